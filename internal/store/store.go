@@ -1,0 +1,205 @@
+// Package store implements biometric.Store once, over database/sql, for
+// SQLite and PostgreSQL. The subpackages sqlite and postgres open the
+// database, describe its Dialect and apply the migrations; everything else —
+// the queries, the transactions and the mapping of driver errors to error
+// kinds — lives here.
+//
+// Each public method is one transaction; the private helpers take the
+// transaction. Queries are written with ? placeholders and rebound for
+// PostgreSQL. Timestamps are stored as Unix milliseconds and JSON values as
+// text, so that both databases hold the same values.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/everify/everify/internal/biometric"
+	"github.com/riverqueue/river/riverdriver"
+)
+
+// The dialect names that DB.Dialect returns.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Dialect describes what differs between the databases the store runs on.
+type Dialect struct {
+	// Name is SQLite or Postgres.
+	Name string
+	// NumberedParams is true when bind parameters are written $1, $2, …
+	// instead of ?.
+	NumberedParams bool
+	// ForUpdate is appended to a SELECT that reads a row to rewrite it
+	// ("FOR UPDATE" on PostgreSQL; empty for SQLite, whose immediate
+	// transactions already hold the database's write lock).
+	ForUpdate string
+	// Classify returns the kind of a driver error: KindConflict for a
+	// unique-constraint violation, KindUnavailable when the database is
+	// busy or refuses connections, and "" for anything else.
+	Classify func(error) biometric.Kind
+	// River returns River's driver over the database, for its migrations.
+	River func(*sql.DB) riverdriver.Driver[*sql.Tx]
+}
+
+// Options tune a DB.
+type Options struct {
+	// Now is the clock used for the timestamps the store sets itself
+	// (UpdatedAt, a missing CreatedAt, a capture's creation time). Default
+	// time.Now.
+	Now func() time.Time
+	// SubmitHook, when set, is called inside SubmitCapture's transaction
+	// after the capture is stored and the session saved; the analysis job
+	// is enqueued here (River's InsertTx takes tx). An error rolls
+	// everything back and is returned by SubmitCapture unchanged. The hook
+	// may use things built on the opened DB (a River client over SQL()),
+	// since it is only called once Open has returned.
+	SubmitHook func(ctx context.Context, tx *sql.Tx, sessionID string) error
+}
+
+// DB is a biometric.Store over a database/sql connection pool. It is safe
+// for concurrent use.
+type DB struct {
+	db      *sql.DB
+	dialect Dialect
+	now     func() time.Time
+	hook    func(ctx context.Context, tx *sql.Tx, sessionID string) error
+}
+
+var _ biometric.Store = (*DB)(nil)
+
+// New returns a store over db, whose schema must be migrated (see Migrate).
+// The store owns db: Close closes it.
+func New(db *sql.DB, d Dialect, opts Options) *DB {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &DB{db: db, dialect: d, now: now, hook: opts.SubmitHook}
+}
+
+// SQL returns the underlying connection pool, for River's driver.
+func (db *DB) SQL() *sql.DB { return db.db }
+
+// Dialect returns SQLite or Postgres.
+func (db *DB) Dialect() string { return db.dialect.Name }
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.db.PingContext(ctx); err != nil {
+		return db.dbError(err, "ping", nil)
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error { return db.db.Close() }
+
+// begin starts a transaction. A read-only one reads one snapshot
+// (repeatable read on PostgreSQL; SQLite's read transactions always do, and
+// its driver ignores the level) and does not take SQLite's write lock.
+func (db *DB) begin(ctx context.Context, readOnly bool) (*sql.Tx, error) {
+	opts := &sql.TxOptions{}
+	if readOnly {
+		opts = &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+	}
+	tx, err := db.db.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, db.dbError(err, "begin transaction", nil)
+	}
+	return tx, nil
+}
+
+// commit commits tx.
+func (db *DB) commit(tx *sql.Tx) error {
+	if err := tx.Commit(); err != nil {
+		return db.dbError(err, "commit", nil)
+	}
+	return nil
+}
+
+// q rewrites a query written with ? placeholders for the dialect.
+func (db *DB) q(query string) string { return db.dialect.rebind(query) }
+
+// rebind replaces each ? with $1, $2, … in order when the dialect numbers
+// its parameters. The store's queries contain no ? inside string literals.
+func (d Dialect) rebind(query string) string {
+	if !d.NumberedParams {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r != '?' {
+			b.WriteRune(r)
+			continue
+		}
+		n++
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// errBusy is returned when the database is locked or refuses connections.
+var errBusy = biometric.Errorf(biometric.KindUnavailable, "store_unavailable",
+	"The database is busy or unreachable; retry in a moment.")
+
+// dbError turns an error from the database into a domain error: a
+// unique-constraint violation becomes unique (when given), a busy or
+// unreachable database becomes store_unavailable, and anything else an
+// internal error whose cause names op. This is the only place that looks at
+// driver errors.
+func (db *DB) dbError(err error, op string, unique *biometric.Error) error {
+	cause := fmt.Errorf("%s: %w", op, err)
+	switch db.dialect.Classify(err) {
+	case biometric.KindConflict:
+		if unique != nil {
+			e := *unique
+			e.Err = cause
+			return &e
+		}
+	case biometric.KindUnavailable:
+		e := *errBusy
+		e.Err = cause
+		e.RetryAfter = time.Second
+		return &e
+	}
+	return biometric.Wrap(err, op)
+}
+
+// millis converts t to the stored form, Unix milliseconds.
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMillis converts a stored timestamp back, in UTC.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// nullMillis stores an optional time; nil becomes NULL.
+func nullMillis(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: millis(*t), Valid: true}
+}
+
+// fromNullMillis reads an optional time back.
+func fromNullMillis(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMillis(v.Int64)
+	return &t
+}
+
+// sealImage prepares frame image bytes for storage and openImage reverses
+// it. Every image goes through this pair, so that at-rest encryption can be
+// added here alone; today both are the identity.
+func (db *DB) sealImage(image []byte) ([]byte, error) { return image, nil }
+
+// openImage reverses sealImage.
+func (db *DB) openImage(sealed []byte) ([]byte, error) { return sealed, nil }
