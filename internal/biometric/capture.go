@@ -22,13 +22,21 @@ type Capture struct {
 	Client map[string]string
 }
 
-// CaptureStore persists captures. The capture is stored whole, once.
+// CaptureStore persists captures. Frames arrive in batches (AppendFrames);
+// the capture is then submitted once (SubmitCapture), which hands it to
+// analysis.
 type CaptureStore interface {
-	// SubmitCapture stores the capture of session id and, in the same
-	// transaction, calls check with the locked session (check may change it,
-	// typically moving it to processing, or reject the upload with an
-	// error) and runs the store's submit hook (which enqueues the analysis).
-	// If check or the hook fails, nothing is stored.
+	// AppendFrames stores a batch of frames of session id and, in the same
+	// transaction, calls check with the locked session (check validates the
+	// batch against the session and updates s.Upload and s.Status, or
+	// rejects it with an error). If check fails nothing is stored.
+	AppendFrames(ctx context.Context, id string, frames []Frame, check func(*Session) error) (*Session, error)
+	// SubmitCapture completes the capture of session id: it stores c's
+	// prompts, client information and frames (in addition to the frames
+	// appended before) and, in the same transaction, calls check with the
+	// locked session (typically moving it to processing) and runs the
+	// store's submit hook (which enqueues the analysis). If check or the
+	// hook fails, nothing is stored. A session is submitted at most once.
 	SubmitCapture(ctx context.Context, id string, c *Capture, check func(*Session) error) (*Session, error)
 	// Capture returns the stored capture of a session, or ErrNotFound (also
 	// after the capture was purged).

@@ -96,6 +96,16 @@ type Session struct {
 	Failure     *Failure
 	// Metadata the tenant attached at start (consent reference, correlation id …).
 	Metadata map[string]string
+	// Upload counts what the capture client has uploaded so far.
+	Upload Upload
+}
+
+// Upload is the progress of a session's frame upload.
+type Upload struct {
+	Batches  int   `json:"batches"`    // batches received; the next one must be numbered Batches
+	Frames   int   `json:"frames"`     // frames received; the next frame index must be Frames
+	Bytes    int64 `json:"bytes"`      // image bytes received
+	LastAtMS int64 `json:"last_at_ms"` // capture timestamp of the last frame received
 }
 
 // Failure says why a session ended failed. Retryable failures (poor quality

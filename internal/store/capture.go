@@ -18,6 +18,41 @@ var errCaptureExists = biometric.Errorf(biometric.KindConflict, "capture_already
 var errDuplicateFrame = biometric.Errorf(biometric.KindInvalid, "duplicate_frame_index",
 	"Two frames have the same index; number the frames 0, 1, 2, … and upload again.")
 
+// AppendFrames stores a batch of frames of session id and, in the same
+// transaction, calls check with the locked session and saves what check left
+// in it. If check fails nothing is stored and its error is returned
+// unchanged. A frame index that was stored before gives a
+// duplicate_frame_index error. Unknown IDs give ErrNotFound.
+func (db *DB) AppendFrames(ctx context.Context, id string, frames []biometric.Frame, check func(*biometric.Session) error) (*biometric.Session, error) {
+	tx, err := db.begin(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	s, err := db.lockSession(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(s); err != nil {
+		return nil, err
+	}
+	if err := db.insertFrames(ctx, tx, id, frames); err != nil {
+		return nil, err
+	}
+	if err := db.saveSession(ctx, tx, id, s); err != nil {
+		return nil, err
+	}
+	saved, err := db.findSession(ctx, tx, `id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.commit(tx); err != nil {
+		return nil, err
+	}
+	return saved, nil
+}
+
 // SubmitCapture stores the capture of session id and, in the same
 // transaction, calls check with the locked session, saves what check left in
 // it and runs the submit hook. If check or the hook fails nothing is stored
@@ -131,13 +166,17 @@ func (db *DB) insertCapture(ctx context.Context, tx *sql.Tx, id string, c *biome
 		id, string(prompts), string(client), millis(db.now())); err != nil {
 		return db.dbError(err, "insert capture", errCaptureExists)
 	}
+	return db.insertFrames(ctx, tx, id, c.Frames)
+}
 
+// insertFrames stores frames as part of session id's capture.
+func (db *DB) insertFrames(ctx context.Context, tx *sql.Tx, id string, frames []biometric.Frame) error {
 	stmt, err := tx.PrepareContext(ctx, db.q(`INSERT INTO capture_frames (session_id, idx, at_ms, content_type, image) VALUES (?, ?, ?, ?, ?)`))
 	if err != nil {
 		return db.dbError(err, "prepare frame insert", nil)
 	}
 	defer stmt.Close()
-	for _, f := range c.Frames {
+	for _, f := range frames {
 		image, err := db.sealImage(f.Image)
 		if err != nil {
 			return biometric.Wrap(err, "seal frame image")

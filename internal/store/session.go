@@ -16,7 +16,7 @@ var errSessionExists = biometric.Errorf(biometric.KindConflict, "session_exists"
 	"A session with this ID or session token already exists; start the session again.")
 
 const sessionColumns = `id, tenant, key_id, client_session_token, status, challenge, token_hash,
-	created_at, updated_at, expires_at, completed_at, result, failure, metadata`
+	created_at, updated_at, expires_at, completed_at, result, failure, metadata, upload`
 
 // CreateSession inserts s, or returns the tenant's existing session with
 // the same ClientSessionToken and created=false. Concurrent calls with the
@@ -44,10 +44,10 @@ func (db *DB) CreateSession(ctx context.Context, s *biometric.Session) (*biometr
 	// ON CONFLICT waits for a concurrent insert of the same token and
 	// then skips; the SELECT below sees the winner's row.
 	res, err := tx.ExecContext(ctx, db.q(`INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, client_session_token) DO NOTHING`),
 		s.ID, s.Tenant, s.KeyID, s.ClientSessionToken, string(s.Status), row.challenge, s.TokenHash,
-		millis(created), row.updated, millis(s.ExpiresAt), nullMillis(s.CompletedAt), row.result, row.failure, row.metadata)
+		millis(created), row.updated, millis(s.ExpiresAt), nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, row.upload)
 	if err != nil {
 		return nil, false, db.dbError(err, "insert session", errSessionExists)
 	}
@@ -140,9 +140,9 @@ func (db *DB) saveSession(ctx context.Context, tx *sql.Tx, id string, s *biometr
 		return err
 	}
 	_, err = tx.ExecContext(ctx, db.q(`UPDATE sessions SET status = ?, challenge = ?, updated_at = ?, expires_at = ?,
-		completed_at = ?, result = ?, failure = ?, metadata = ? WHERE id = ?`),
+		completed_at = ?, result = ?, failure = ?, metadata = ?, upload = ? WHERE id = ?`),
 		string(s.Status), row.challenge, millis(db.now()), millis(s.ExpiresAt),
-		nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, id)
+		nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, row.upload, id)
 	if err != nil {
 		return db.dbError(err, "update session", nil)
 	}
@@ -151,9 +151,9 @@ func (db *DB) saveSession(ctx context.Context, tx *sql.Tx, id string, s *biometr
 
 // sessionRow holds the encoded columns of a session that need encoding.
 type sessionRow struct {
-	challenge, metadata string
-	result, failure     sql.NullString
-	updated             int64
+	challenge, metadata, upload string
+	result, failure             sql.NullString
+	updated                     int64
 }
 
 // encodeSession encodes the JSON columns of s.
@@ -167,7 +167,11 @@ func encodeSession(s *biometric.Session) (sessionRow, error) {
 	if err != nil {
 		return row, biometric.Wrap(err, "encode session metadata")
 	}
-	row.challenge, row.metadata = string(challenge), string(metadata)
+	upload, err := json.Marshal(s.Upload)
+	if err != nil {
+		return row, biometric.Wrap(err, "encode session upload")
+	}
+	row.challenge, row.metadata, row.upload = string(challenge), string(metadata), string(upload)
 	if row.result, err = nullJSON(s.Result); err != nil {
 		return row, biometric.Wrap(err, "encode session result")
 	}
@@ -191,12 +195,13 @@ func scanSession(row scanner) (*biometric.Session, error) {
 	var (
 		s                           biometric.Session
 		status, challenge, metadata string
+		upload                      string
 		result, failure             sql.NullString
 		created, updated, expires   int64
 		completed                   sql.NullInt64
 	)
 	if err := row.Scan(&s.ID, &s.Tenant, &s.KeyID, &s.ClientSessionToken, &status, &challenge, &s.TokenHash,
-		&created, &updated, &expires, &completed, &result, &failure, &metadata); err != nil {
+		&created, &updated, &expires, &completed, &result, &failure, &metadata, &upload); err != nil {
 		return nil, err
 	}
 	s.Status = biometric.SessionStatus(status)
@@ -207,6 +212,9 @@ func scanSession(row scanner) (*biometric.Session, error) {
 	}
 	if err := json.Unmarshal([]byte(metadata), &s.Metadata); err != nil {
 		return nil, fmt.Errorf("session %s: decode metadata: %w", s.ID, err)
+	}
+	if err := json.Unmarshal([]byte(upload), &s.Upload); err != nil {
+		return nil, fmt.Errorf("session %s: decode upload: %w", s.ID, err)
 	}
 	if result.Valid {
 		if err := json.Unmarshal([]byte(result.String), &s.Result); err != nil {

@@ -52,6 +52,9 @@ func Run(t *testing.T, open OpenFunc) {
 		{"UpdateSessionRollback", testUpdateSessionRollback},
 		{"UpdateSessionNotFound", testUpdateSessionNotFound},
 		{"UpdateSessionConcurrent", testUpdateSessionConcurrent},
+		{"AppendFrames", testAppendFrames},
+		{"AppendFramesCheckError", testAppendFramesCheckError},
+		{"AppendFramesThenSubmit", testAppendFramesThenSubmit},
 		{"SubmitCapture", testSubmitCapture},
 		{"SubmitCaptureCheckError", testSubmitCaptureCheckError},
 		{"SubmitCaptureHookError", testSubmitCaptureHookError},
@@ -652,6 +655,109 @@ func inIndexOrder(c *biometric.Capture) *biometric.Capture {
 	sorted := *c
 	sorted.Frames = slices.SortedFunc(slices.Values(c.Frames), func(a, b biometric.Frame) int { return a.Index - b.Index })
 	return &sorted
+}
+
+// appendBatch is the check a batch upload normally runs: it counts the
+// batch into s.Upload and moves the session to in_progress.
+func appendBatch(frames []biometric.Frame) func(*biometric.Session) error {
+	return func(s *biometric.Session) error {
+		s.Status = biometric.StatusInProgress
+		s.Upload.Batches++
+		s.Upload.Frames += len(frames)
+		return nil
+	}
+}
+
+func testAppendFrames(t *testing.T, open OpenFunc) {
+	db := newStore(t, open, store.Options{})
+	ctx := t.Context()
+	s := mustCreate(t, db, newSession(uid("tenant_")))
+	c := newCapture()
+	first, second := c.Frames[:2], c.Frames[2:]
+
+	got, err := db.AppendFrames(ctx, s.ID, first, appendBatch(first))
+	mustNil(t, err, "AppendFrames")
+	if got.Status != biometric.StatusInProgress || got.Upload.Batches != 1 || got.Upload.Frames != 2 {
+		t.Errorf("after one batch: status %s upload %+v, want in_progress with 1 batch of 2 frames", got.Status, got.Upload)
+	}
+	got, err = db.AppendFrames(ctx, s.ID, second, appendBatch(second))
+	mustNil(t, err, "AppendFrames")
+	if got.Upload.Batches != 2 || got.Upload.Frames != 4 {
+		t.Errorf("after two batches: upload %+v, want 2 batches of 4 frames", got.Upload)
+	}
+	reread, err := db.Session(ctx, s.Tenant, s.ID)
+	mustNil(t, err, "Session")
+	if diff := cmp.Diff(got, reread); diff != "" {
+		t.Errorf("saved session mismatch (-want +got):\n%s", diff)
+	}
+	// Frames alone are not a capture until it is submitted.
+	if _, err := db.Capture(ctx, s.ID); !errors.Is(err, biometric.ErrNotFound) {
+		t.Errorf("Capture before submit: err = %v, want ErrNotFound", err)
+	}
+	// A frame index stored before is refused, and nothing of that batch is kept.
+	again := []biometric.Frame{{Index: 4, AtMS: 900, Image: []byte{1}, ContentType: "image/jpeg"}, first[0]}
+	_, err = db.AppendFrames(ctx, s.ID, again, appendBatch(again))
+	if biometric.KindOf(err) != biometric.KindInvalid {
+		t.Errorf("re-appending frame %d: err = %v, want an invalid (duplicate_frame_index) error", first[0].Index, err)
+	}
+	reread, err = db.Session(ctx, s.Tenant, s.ID)
+	mustNil(t, err, "Session")
+	if reread.Upload.Batches != 2 {
+		t.Errorf("a refused batch was counted: upload %+v", reread.Upload)
+	}
+}
+
+func testAppendFramesCheckError(t *testing.T, open OpenFunc) {
+	db := newStore(t, open, store.Options{})
+	ctx := t.Context()
+	s := mustCreate(t, db, newSession(uid("tenant_")))
+	refuse := biometric.Errorf(biometric.KindConflict, "batch_out_of_order", "no")
+	c := newCapture()
+	_, err := db.AppendFrames(ctx, s.ID, c.Frames, func(s *biometric.Session) error {
+		s.Status = biometric.StatusInProgress
+		return refuse
+	})
+	if err != refuse {
+		t.Fatalf("AppendFrames err = %v, want check's error itself", err)
+	}
+	// Nothing was stored: the same frames can be appended now.
+	got, err := db.AppendFrames(ctx, s.ID, c.Frames, appendBatch(c.Frames))
+	mustNil(t, err, "AppendFrames after a refused batch")
+	if got.Upload.Frames != len(c.Frames) {
+		t.Errorf("upload %+v, want %d frames", got.Upload, len(c.Frames))
+	}
+	if _, err := db.AppendFrames(ctx, uid("liveness_session_"), c.Frames, allow); !errors.Is(err, biometric.ErrNotFound) {
+		t.Errorf("AppendFrames to an unknown session: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testAppendFramesThenSubmit(t *testing.T, open OpenFunc) {
+	db := newStore(t, open, store.Options{})
+	ctx := t.Context()
+	s := mustCreate(t, db, newSession(uid("tenant_")))
+	c := newCapture()
+	for _, f := range c.Frames {
+		batch := []biometric.Frame{f}
+		_, err := db.AppendFrames(ctx, s.ID, batch, appendBatch(batch))
+		mustNil(t, err, "AppendFrames")
+	}
+	meta := &biometric.Capture{PromptsMS: c.PromptsMS, Client: c.Client}
+	_, err := db.SubmitCapture(ctx, s.ID, meta, toProcessing)
+	mustNil(t, err, "SubmitCapture")
+	got, err := db.Capture(ctx, s.ID)
+	mustNil(t, err, "Capture")
+	if diff := cmp.Diff(inIndexOrder(c), got); diff != "" {
+		t.Errorf("Capture mismatch (-want +got):\n%s", diff)
+	}
+	mustNil(t, db.DeleteCapture(ctx, s.ID), "DeleteCapture")
+	if _, err := db.Capture(ctx, s.ID); !errors.Is(err, biometric.ErrNotFound) {
+		t.Errorf("Capture after delete: err = %v, want ErrNotFound", err)
+	}
+	var n int
+	mustNil(t, db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM capture_frames WHERE session_id = "+param(db), s.ID).Scan(&n), "count frames")
+	if n != 0 {
+		t.Errorf("%d appended frames survived DeleteCapture", n)
+	}
 }
 
 func testSubmitCaptureCheckError(t *testing.T, open OpenFunc) {

@@ -27,6 +27,7 @@ CREATE TABLE sessions (
 	result               JSONB,
 	failure              JSONB,
 	metadata             JSONB NOT NULL,
+	upload               JSONB NOT NULL,
 	-- Also the index for lookups by tenant.
 	UNIQUE (tenant, client_session_token)
 );
@@ -39,7 +40,7 @@ CREATE TABLE captures (
 );
 
 CREATE TABLE capture_frames (
-	session_id   TEXT NOT NULL REFERENCES captures (session_id) ON DELETE CASCADE,
+	session_id   TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
 	idx          INTEGER NOT NULL,
 	at_ms        BIGINT NOT NULL,
 	content_type TEXT NOT NULL,
