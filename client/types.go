@@ -1,0 +1,218 @@
+package client
+
+import "time"
+
+// StartLivenessRequest is the body of POST /v1/biometrics/liveness/start.
+type StartLivenessRequest struct {
+	// ClientSessionToken is your own identifier for the session (required,
+	// 1-128 characters of letters, digits and . _ : -). Starting again with
+	// the same token returns the same session while it is still open.
+	ClientSessionToken string `json:"client_session_token"`
+	// ChallengeTypes optionally asks for specific challenge steps, in
+	// order (for example ["blink", "turn_left"]); by default the server
+	// picks one at random.
+	ChallengeTypes []string `json:"challenge_types,omitempty"`
+	// Metadata is optional text you attach to the session (consent
+	// reference, correlation id…): at most 16 entries, keys up to 64 and
+	// values up to 256 characters.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// ChallengeStep is one action the person is asked to perform.
+type ChallengeStep struct {
+	ChallengeType string `json:"challenge_type"`
+	Instructions  string `json:"instructions"`
+}
+
+// ChallengeDetails describes a session's challenge. ChallengeType and
+// Instructions are those of the first step; Steps lists every step.
+type ChallengeDetails struct {
+	ChallengeType string          `json:"challenge_type"`
+	Instructions  string          `json:"instructions"`
+	Steps         []ChallengeStep `json:"steps"`
+}
+
+// StartLivenessResponse is the answer to a started (or repeated) liveness
+// start.
+type StartLivenessResponse struct {
+	RequestID        string           `json:"request_id"`
+	SessionID        string           `json:"session_id"`
+	Status           string           `json:"status"`
+	ChallengeDetails ChallengeDetails `json:"challenge_details"`
+	// SessionToken authorises the capture client for this one session
+	// (Authorization: Bearer …) until ExpiresAt. It is shown once, by the
+	// call that created the session: a repeated start with the same
+	// client_session_token returns the same session without a token.
+	SessionToken string    `json:"session_token,omitempty"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Message      string    `json:"message"`
+}
+
+// LivenessResultsResponse is the answer of GET
+// /v1/biometrics/liveness/{session_id}/results.
+type LivenessResultsResponse struct {
+	RequestID string `json:"request_id"`
+	SessionID string `json:"session_id"`
+	// Status is created, in_progress, processing, completed, failed or
+	// expired.
+	Status      string          `json:"status"`
+	Result      *LivenessResult `json:"result,omitempty"`  // set when Status is completed
+	Failure     *Failure        `json:"failure,omitempty"` // set when Status is failed
+	CreatedAt   time.Time       `json:"created_at"`
+	ExpiresAt   time.Time       `json:"expires_at"`
+	CompletedAt *time.Time      `json:"completed_at,omitempty"`
+	Message     string          `json:"message"`
+}
+
+// Failure says why a session ended failed; when Retryable, start a new
+// session and capture again.
+type Failure struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
+}
+
+// LivenessResult is a liveness decision. The first three fields are the
+// seed's; the rest explain the decision.
+type LivenessResult struct {
+	LivenessScore        float64 `json:"liveness_score"` // 0-100
+	IsLive               bool    `json:"is_live"`
+	SpoofAttemptDetected bool    `json:"spoof_attempt_detected"`
+
+	Reasons       []string     `json:"reasons,omitempty"`
+	Checks        []Check      `json:"checks,omitempty"`
+	Steps         []StepResult `json:"steps,omitempty"`
+	ReferenceFace *FaceInfo    `json:"reference_face,omitempty"`
+	ModelVersion  string       `json:"model_version,omitempty"`
+}
+
+// Check is one signal of a liveness analysis.
+type Check struct {
+	Name   string  `json:"name"`
+	Score  float64 `json:"score"` // 0-100, higher means more likely live
+	Passed bool    `json:"passed"`
+	Attack bool    `json:"attack,omitempty"`
+	Detail string  `json:"detail,omitempty"`
+}
+
+// StepResult reports one challenge step of an analysed capture.
+type StepResult struct {
+	ChallengeType string `json:"challenge_type"`
+	Seen          bool   `json:"seen"`
+	PromptMS      int64  `json:"prompt_ms,omitempty"`
+	SeenMS        int64  `json:"seen_ms,omitempty"`
+}
+
+// FaceMatchRequest is the body of POST /v1/biometrics/face-match. Give
+// exactly one source (SourceImageURL, SourceImageBase64 or
+// SourceSessionID) and one target (TargetImageURL or TargetImageBase64).
+type FaceMatchRequest struct {
+	SourceImageURL    string `json:"source_image_url,omitempty"`
+	TargetImageURL    string `json:"target_image_url,omitempty"`
+	SourceImageBase64 string `json:"source_image_base64,omitempty"`
+	TargetImageBase64 string `json:"target_image_base64,omitempty"`
+	// SourceSessionID names a completed, live liveness session whose
+	// reference face is the source.
+	SourceSessionID string `json:"source_session_id,omitempty"`
+	// Threshold is the match_score (0-100) at or above which is_match is
+	// true; nil means the default, 80.
+	Threshold *float64 `json:"threshold,omitempty"`
+}
+
+// FaceMatchResponse is the answer of a completed face match.
+type FaceMatchResponse struct {
+	RequestID string       `json:"request_id"`
+	Status    string       `json:"status"` // "completed"
+	Result    *MatchResult `json:"result"`
+	Message   string       `json:"message"`
+}
+
+// MatchResult is a face-match outcome. The first three fields are the
+// seed's.
+type MatchResult struct {
+	MatchScore float64 `json:"match_score"` // 0-100
+	IsMatch    bool    `json:"is_match"`
+	Confidence float64 `json:"confidence"` // 0-100
+
+	Threshold    float64   `json:"threshold"`
+	SourceFace   *FaceInfo `json:"source_face,omitempty"`
+	TargetFace   *FaceInfo `json:"target_face,omitempty"`
+	SourceFaces  int       `json:"source_faces_found"`
+	TargetFaces  int       `json:"target_faces_found"`
+	Warnings     []string  `json:"warnings,omitempty"`
+	ModelVersion string    `json:"model_version,omitempty"`
+}
+
+// FaceInfo describes one detected face.
+type FaceInfo struct {
+	Box        Box       `json:"bounding_box"`
+	Confidence float64   `json:"confidence"` // 0-100
+	Landmarks  Landmarks `json:"landmarks"`
+	Pose       Pose      `json:"pose"`
+	Quality    Quality   `json:"quality"`
+}
+
+// Box is a rectangle in image pixels.
+type Box struct {
+	X      float64 `json:"x"`
+	Y      float64 `json:"y"`
+	Width  float64 `json:"width"`
+	Height float64 `json:"height"`
+}
+
+// Point is an image position in pixels.
+type Point struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+}
+
+// Landmarks are five facial points. LeftEye is the person's left eye.
+type Landmarks struct {
+	LeftEye    Point `json:"left_eye"`
+	RightEye   Point `json:"right_eye"`
+	Nose       Point `json:"nose"`
+	MouthLeft  Point `json:"mouth_left"`
+	MouthRight Point `json:"mouth_right"`
+}
+
+// Pose is a head pose in degrees.
+type Pose struct {
+	Yaw   float64 `json:"yaw"`
+	Pitch float64 `json:"pitch"`
+	Roll  float64 `json:"roll"`
+}
+
+// Quality summarises how usable a face crop is (0-100 scales, size in
+// pixels).
+type Quality struct {
+	FaceSize   float64 `json:"face_size_px"`
+	Sharpness  float64 `json:"sharpness"`
+	Brightness float64 `json:"brightness"`
+	Score      float64 `json:"score"`
+}
+
+// StatusResponse is the body of /healthz and /readyz.
+type StatusResponse struct {
+	RequestID string `json:"request_id"`
+	Status    string `json:"status"` // "ok"
+	Message   string `json:"message"`
+}
+
+// ErrorResponse is the envelope of every error response.
+type ErrorResponse struct {
+	RequestID string      `json:"request_id"`
+	Message   string      `json:"message"` // the same as Error.Message
+	Error     ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the machine-readable part of an error.
+type ErrorDetail struct {
+	// Code is a stable snake_case identifier, e.g. "invalid_threshold".
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Field names the request field at fault, when there is one.
+	Field string `json:"field,omitempty"`
+	// RetryAfterSeconds, when set, is how long to wait before retrying
+	// (also sent as the Retry-After header).
+	RetryAfterSeconds int `json:"retry_after_seconds,omitempty"`
+}

@@ -1,0 +1,430 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/everify/everify/client"
+)
+
+// run runs the CLI in-process and returns its exit code and output.
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = realMain(t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// lockedBuffer collects a server's log output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// served is an `everify serve` running in-process.
+type served struct {
+	url    string
+	stdout chan string // lines printed after the listening line
+	logs   *lockedBuffer
+	stop   context.CancelFunc
+	done   chan int // the exit code, once it has stopped
+}
+
+var listening = regexp.MustCompile(`^everify listening on (http://\S+)`)
+
+// serve starts `everify serve --addr 127.0.0.1:0 args…` and waits until it
+// listens.
+func serve(t *testing.T, args ...string) *served {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	s := &served{stdout: make(chan string, 100), logs: &lockedBuffer{}, stop: cancel, done: make(chan int, 1)}
+	go func() {
+		code := realMain(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), pw, s.logs)
+		pw.Close()
+		s.done <- code
+	}()
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+				continue
+			}
+			s.stdout <- sc.Text()
+		}
+		close(s.stdout)
+	}()
+	select {
+	case s.url = <-urls:
+	case code := <-s.done:
+		t.Fatalf("serve exited with %d before listening:\n%s", code, s.logs)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatalf("serve did not start within 60 s:\n%s", s.logs)
+	}
+	t.Cleanup(func() {
+		s.stop()
+		<-s.done
+	})
+	return s
+}
+
+// shutdown stops the server and returns its exit code.
+func (s *served) shutdown(t *testing.T) int {
+	t.Helper()
+	s.stop()
+	select {
+	case code := <-s.done:
+		s.done <- code // for the cleanup
+		return code
+	case <-time.After(40 * time.Second):
+		t.Fatalf("serve did not stop within 40 s")
+		return -1
+	}
+}
+
+type createdKey struct {
+	Key    string `json:"key"`
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+}
+
+func createKey(t *testing.T, args ...string) createdKey {
+	t.Helper()
+	code, out, errOut := run(t, append([]string{"keys", "create", "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("keys create: exit %d: %s", code, errOut)
+	}
+	var k createdKey
+	if err := json.Unmarshal([]byte(out), &k); err != nil || k.Key == "" || k.ID == "" {
+		t.Fatalf("keys create --json printed %q (%v)", out, err)
+	}
+	return k
+}
+
+type listedKey struct {
+	ID        string    `json:"id"`
+	Tenant    string    `json:"tenant"`
+	Scopes    []string  `json:"scopes"`
+	CreatedAt time.Time `json:"created_at"`
+	Revoked   bool      `json:"revoked"`
+}
+
+func listKeys(t *testing.T, args ...string) []listedKey {
+	t.Helper()
+	code, out, errOut := run(t, append([]string{"keys", "list", "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("keys list: exit %d: %s", code, errOut)
+	}
+	var keys []listedKey
+	if err := json.Unmarshal([]byte(out), &keys); err != nil {
+		t.Fatalf("keys list --json printed %q: %v", out, err)
+	}
+	return keys
+}
+
+func wantAPIError(t *testing.T, err error, status int, code string) {
+	t.Helper()
+	var apiErr *client.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != status || apiErr.Code != code {
+		t.Errorf("err = %v; want %d %s", err, status, code)
+	}
+}
+
+// TestKeysAndServeSQLite is the end-to-end path on one data directory
+// shared by the CLI and a running server: create a key, use it, revoke
+// it, and see the server refuse it.
+func TestKeysAndServeSQLite(t *testing.T) {
+	t.Setenv(databaseURLEnv, "")
+	dir := t.TempDir()
+	k := createKey(t, "--data-dir", dir, "--tenant", "acme")
+	if !strings.HasPrefix(k.Key, "ev_live_") || !strings.HasPrefix(k.ID, "key_") || k.Tenant != "acme" {
+		t.Errorf("created key %+v", k)
+	}
+	if raw, _ := os.ReadFile(dir + "/everify.db"); bytes.Contains(raw, []byte(k.Key)) || bytes.Contains(raw, []byte(k.Key[8:])) {
+		t.Errorf("the key is stored in clear in the database file")
+	}
+
+	srv := serve(t, "--data-dir", dir)
+	c := client.New(srv.url, k.Key)
+	ctx := t.Context()
+	started, err := c.StartLiveness(ctx, &client.StartLivenessRequest{ClientSessionToken: "e2e-1"})
+	if err != nil {
+		t.Fatalf("StartLiveness with the new key: %v", err)
+	}
+	if res, err := c.LivenessResults(ctx, started.SessionID); err != nil || res.Status != "created" {
+		t.Errorf("LivenessResults: %+v, %v", res, err)
+	}
+
+	keys := listKeys(t, "--data-dir", dir)
+	if len(keys) != 1 || keys[0].ID != k.ID || keys[0].Revoked || len(keys[0].Scopes) != 2 || keys[0].CreatedAt.IsZero() {
+		t.Errorf("keys list: %+v", keys)
+	}
+	if code, out, errOut := run(t, "keys", "revoke", "--data-dir", dir, k.ID); code != 0 || !strings.Contains(out, k.ID) {
+		t.Fatalf("keys revoke: exit %d: %s%s", code, out, errOut)
+	}
+	_, err = c.StartLiveness(ctx, &client.StartLivenessRequest{ClientSessionToken: "e2e-2"})
+	wantAPIError(t, err, 401, "revoked_api_key")
+	if keys := listKeys(t, "--data-dir", dir); len(keys) != 1 || !keys[0].Revoked {
+		t.Errorf("keys list after revoke: %+v", keys)
+	}
+
+	// The access log is JSON and holds neither the key nor the session token.
+	if code := srv.shutdown(t); code != 0 {
+		t.Errorf("serve exited with %d after SIGINT-like cancel:\n%s", code, srv.logs)
+	}
+	logs := srv.logs.String()
+	if strings.Contains(logs, k.Key) || strings.Contains(logs, started.SessionToken) {
+		t.Errorf("the server log contains a secret")
+	}
+	if !strings.Contains(logs, `"route":"POST /v1/biometrics/liveness/start"`) || !strings.Contains(logs, `"msg":"stopped"`) {
+		t.Errorf("the server log lacks the access lines or the shutdown:\n%s", logs)
+	}
+}
+
+func TestKeysCLIErrors(t *testing.T) {
+	t.Setenv(databaseURLEnv, "")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"keys"}, 2, "need a subcommand"},
+		{[]string{"keys", "create", "--data-dir", dir}, 2, "--tenant is required"},
+		{[]string{"keys", "create", "--data-dir", dir, "--tenant", "Bad Name"}, 2, "not valid"},
+		{[]string{"keys", "create", "--data-dir", dir, "--tenant", "acme", "--scopes", "admin"}, 2, "admin"},
+		{[]string{"keys", "revoke", "--data-dir", dir}, 2, "exactly one key ID"},
+		{[]string{"keys", "revoke", "key_nope", "--data-dir", dir}, 2, "exactly one key ID"},
+		{[]string{"keys", "revoke", "--data-dir", dir, "key_nope"}, 1, "no API key"},
+		{[]string{"keys", "rotate"}, 2, "unknown subcommand"},
+	} {
+		code, _, errOut := run(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("everify %s: exit %d, stderr %q; want %d and %q", strings.Join(tc.args, " "), code, errOut, tc.code, tc.want)
+		}
+	}
+	// A test key with one scope, and the human-readable list.
+	k := createKey(t, "--data-dir", dir, "--tenant", "globex", "--scopes", "face_match", "--test")
+	if !strings.HasPrefix(k.Key, "ev_test_") {
+		t.Errorf("--test key %q", k.Key)
+	}
+	code, out, _ := run(t, "keys", "list", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, k.ID) || !strings.Contains(out, "face_match") || strings.Contains(out, k.Key) {
+		t.Errorf("keys list: exit %d:\n%s", code, out)
+	}
+	if keys := listKeys(t, "--data-dir", dir, "--tenant", "nobody"); keys == nil || len(keys) != 0 {
+		t.Errorf("keys list for an unknown tenant: %v, want []", keys)
+	}
+	code, out, _ = run(t, "migrate", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "up to date") {
+		t.Errorf("migrate on SQLite: exit %d: %s", code, out)
+	}
+}
+
+// TestServeDemo checks that --demo prints a working key and the URLs.
+func TestServeDemo(t *testing.T) {
+	t.Setenv(databaseURLEnv, "")
+	srv := serve(t, "--data-dir", t.TempDir(), "--demo")
+	var printed []string
+	var key string
+	for line := range srv.stdout {
+		printed = append(printed, line)
+		if f := strings.TrimSpace(line); strings.HasPrefix(f, "ev_test_") {
+			key = f
+		}
+		if strings.Contains(line, "-d '{") {
+			break
+		}
+	}
+	text := strings.Join(printed, "\n")
+	for _, want := range []string{srv.url + "/docs", srv.url + "/demo/", "curl -s -X POST " + srv.url + "/v1/biometrics/liveness/start"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("--demo output lacks %q:\n%s", want, text)
+		}
+	}
+	if _, err := client.New(srv.url, key).StartLiveness(t.Context(), &client.StartLivenessRequest{ClientSessionToken: "demo-1"}); err != nil {
+		t.Errorf("the demo key %q does not work: %v", key, err)
+	}
+}
+
+// TestGracefulShutdown cancels the server while a face-match request is
+// waiting for its image: the request still gets its answer, and serve
+// exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	t.Setenv(databaseURLEnv, "")
+	dir := t.TempDir()
+	k := createKey(t, "--data-dir", dir, "--tenant", "acme")
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	images := newImageServer(t, func(w http.ResponseWriter) {
+		once.Do(func() { close(arrived) })
+		<-release
+		w.Write(pngBytes)
+	})
+	srv := serve(t, "--data-dir", dir, "--image-allow", "127.0.0.1")
+	type result struct{ err error }
+	answered := make(chan result, 1)
+	go func() {
+		_, err := client.New(srv.url, k.Key).FaceMatch(context.Background(), &client.FaceMatchRequest{
+			SourceImageURL: images + "/a.png", TargetImageURL: images + "/a.png"})
+		answered <- result{err}
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the face-match request never fetched its image")
+	}
+	srv.stop() // shutdown begins while the request is in flight
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	select {
+	case r := <-answered:
+		wantAPIError(t, r.err, 503, "face_match_engine_unavailable")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the in-flight request got no answer")
+	}
+	if code := srv.shutdown(t); code != 0 {
+		t.Errorf("serve exited %d", code)
+	}
+}
+
+// TestKeysAndServePostgres runs two replicas on one PostgreSQL database:
+// a key created and revoked with the CLI takes effect on both.
+func TestKeysAndServePostgres(t *testing.T) {
+	u := freshPostgres(t)
+	t.Setenv(databaseURLEnv, u)
+	if code, out, errOut := run(t, "migrate"); code != 0 || !strings.Contains(out, "PostgreSQL") {
+		t.Fatalf("migrate: exit %d: %s%s", code, out, errOut)
+	}
+	k := createKey(t, "--tenant", "acme")
+	a, b := serve(t), serve(t)
+	ctx := t.Context()
+	started, err := client.New(a.url, k.Key).StartLiveness(ctx, &client.StartLivenessRequest{ClientSessionToken: "pg-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other replica sees the session, and the same token is idempotent there.
+	if res, err := client.New(b.url, k.Key).LivenessResults(ctx, started.SessionID); err != nil || res.Status != "created" {
+		t.Errorf("replica b: %+v, %v", res, err)
+	}
+	again, err := client.New(b.url, k.Key).StartLiveness(ctx, &client.StartLivenessRequest{ClientSessionToken: "pg-1"})
+	if err != nil || again.SessionID != started.SessionID || again.SessionToken != "" {
+		t.Errorf("repeated start on replica b: %+v, %v", again, err)
+	}
+	if code, _, errOut := run(t, "keys", "revoke", k.ID); code != 0 {
+		t.Fatalf("keys revoke: %s", errOut)
+	}
+	for _, s := range []*served{a, b} {
+		_, err := client.New(s.url, k.Key).LivenessResults(ctx, started.SessionID)
+		wantAPIError(t, err, 401, "revoked_api_key")
+	}
+}
+
+// freshPostgres creates an empty database on the test server
+// ($EVERIFY_TEST_DATABASE_URL, default the local postgres) and drops it
+// afterwards. Without a server the test fails under CI=true and is skipped
+// otherwise.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	server := os.Getenv("EVERIFY_TEST_DATABASE_URL")
+	if server == "" {
+		server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
+		}
+		t.Skipf("PostgreSQL unreachable (set EVERIFY_TEST_DATABASE_URL): %v", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "everify_cmd_test_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), server)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Error(err)
+		}
+	})
+	pu, err := url.Parse(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu.Path = "/" + name
+	return pu.String()
+}
+
+func TestRedactURL(t *testing.T) {
+	got := redactURL("postgres://app:hunter2@db.internal:5432/everify?sslmode=require")
+	if strings.Contains(got, "hunter2") || !strings.Contains(got, "app:xxxxx@db.internal:5432/everify") {
+		t.Errorf("redactURL = %q", got)
+	}
+}
+
+// pngBytes is a small real PNG.
+var pngBytes = func() []byte {
+	var buf bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 16, 16))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	if err := png.Encode(&buf, img); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}()
+
+// newImageServer serves every request with serve and returns its URL.
+func newImageServer(t *testing.T, serve func(w http.ResponseWriter)) string {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		serve(w)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}

@@ -1,0 +1,277 @@
+// Package api is everify's HTTP transport: the routes of the public API,
+// the middleware every request passes through (request id, panic recovery,
+// access log, Prometheus metrics, API-key authentication, rate limit, body
+// limits) and the one place where error kinds become HTTP status codes
+// (errors.go). Handlers decode a request, call the store or a use case
+// through an interface, and either render a response or return an error.
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/everify/everify/docs"
+	"github.com/everify/everify/internal/auth"
+	"github.com/everify/everify/internal/biometric"
+	"github.com/everify/everify/internal/imagein"
+)
+
+// ImageLoader fetches or decodes one request image; *imagein.Fetcher
+// implements it. Errors are *biometric.Error values naming src.Field.
+type ImageLoader interface {
+	Load(ctx context.Context, src imagein.Source) (*imagein.Image, error)
+}
+
+// FaceMatcher is the face-match engine. A Server without one validates
+// face-match requests, loads both images and then answers 503
+// face_match_engine_unavailable.
+type FaceMatcher interface {
+	// Match compares the most prominent face of source with that of
+	// target. threshold (0-100) decides IsMatch. A missing or unusable
+	// face is an unprocessable error.
+	Match(ctx context.Context, source, target *imagein.Image, threshold float64) (*biometric.MatchResult, error)
+	// ReferenceImage returns the image holding the reference face of a
+	// completed, live session, for matches whose source is a session.
+	ReferenceImage(ctx context.Context, s *biometric.Session) (*imagein.Image, error)
+}
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultSessionTTL         = 10 * time.Minute
+	DefaultFaceMatchBodyLimit = 32 << 20 // two inline images of up to 10 MiB each, base64-encoded, and slack
+	defaultBodyLimit          = 64 << 10 // every other JSON body
+	readyTimeout              = 2 * time.Second
+)
+
+// Config holds a Server's collaborators and settings.
+type Config struct {
+	// Store persists keys and sessions (required).
+	Store biometric.Store
+	// Images loads face-match images (required).
+	Images ImageLoader
+	// Matcher is the face-match engine; nil until one is installed.
+	Matcher FaceMatcher
+	// Challenges picks new sessions' challenges; RandomChallenge{Steps: 1}
+	// if nil.
+	Challenges ChallengePolicy
+	// Logger receives the JSON access log and error details; nothing is
+	// logged if nil.
+	Logger *slog.Logger
+	// Registry receives the HTTP metrics and is served at /metrics; if nil
+	// a new registry with the Go and process collectors is used.
+	Registry *prometheus.Registry
+	// Now is the clock (session expiry, rate limits); time.Now if nil.
+	Now func() time.Time
+	// SessionTTL is how long a new liveness session (and its session
+	// token) stays open for its capture; DefaultSessionTTL if zero.
+	SessionTTL time.Duration
+	// RateLimit bounds the request rate of each API key; the zero value
+	// means no limit.
+	RateLimit RateLimit
+	// FaceMatchBodyLimit is the largest face-match request body;
+	// DefaultFaceMatchBodyLimit if zero.
+	FaceMatchBodyLimit int64
+}
+
+// Server is the HTTP API. It implements http.Handler.
+type Server struct {
+	store      biometric.Store
+	images     ImageLoader
+	matcher    FaceMatcher
+	challenges ChallengePolicy
+	log        *slog.Logger
+	registry   *prometheus.Registry
+	now        func() time.Time
+	sessionTTL time.Duration
+	auth       *auth.Authenticator
+	limiter    *limiter
+	metrics    *metrics
+	docsHTML   []byte
+	routes     []route
+	handler    http.Handler
+}
+
+// access says how a route authenticates its caller.
+type access int
+
+const (
+	public access = iota // no credentials
+	apiKey               // X-API-Key with the route's scope
+)
+
+// route is one endpoint. Handlers return an error instead of writing one;
+// the Server renders it.
+type route struct {
+	method, path string
+	access       access
+	scope        biometric.Scope
+	maxBody      int64 // 0: the route reads no body
+	handle       func(w http.ResponseWriter, r *http.Request) error
+}
+
+func (rt route) pattern() string { return rt.method + " " + rt.path }
+
+// New returns a Server, or an error naming the missing collaborators.
+func New(cfg Config) (*Server, error) {
+	var missing []string
+	if cfg.Store == nil {
+		missing = append(missing, "Store")
+	}
+	if cfg.Images == nil {
+		missing = append(missing, "Images")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("api.New: missing %s", strings.Join(missing, ", "))
+	}
+	s := &Server{
+		store:      cfg.Store,
+		images:     cfg.Images,
+		matcher:    cfg.Matcher,
+		challenges: cfg.Challenges,
+		log:        cfg.Logger,
+		registry:   cfg.Registry,
+		now:        cfg.Now,
+		sessionTTL: cfg.SessionTTL,
+	}
+	if s.challenges == nil {
+		s.challenges = RandomChallenge{Steps: 1}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+		s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = DefaultSessionTTL
+	}
+	faceMatchLimit := cfg.FaceMatchBodyLimit
+	if faceMatchLimit <= 0 {
+		faceMatchLimit = DefaultFaceMatchBodyLimit
+	}
+	s.auth = &auth.Authenticator{Keys: cfg.Store, Sessions: cfg.Store, Now: s.now}
+	s.limiter = newLimiter(cfg.RateLimit)
+	m, err := newMetrics(s.registry)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	if s.docsHTML, err = renderDocs(docs.OpenAPI); err != nil {
+		return nil, err
+	}
+
+	s.routes = []route{
+		{method: "GET", path: "/{$}", handle: s.index},
+		{method: "GET", path: "/healthz", handle: s.healthz},
+		{method: "GET", path: "/readyz", handle: s.readyz},
+		{method: "GET", path: "/metrics", handle: s.serveMetrics},
+		{method: "GET", path: "/openapi.yaml", handle: serveOpenAPI},
+		{method: "GET", path: "/docs", handle: s.serveDocs},
+		{method: "POST", path: "/v1/biometrics/liveness/start", access: apiKey, scope: biometric.ScopeLiveness,
+			maxBody: defaultBodyLimit, handle: s.startLiveness},
+		{method: "GET", path: "/v1/biometrics/liveness/{session_id}/results", access: apiKey, scope: biometric.ScopeLiveness,
+			handle: s.livenessResults},
+		{method: "POST", path: "/v1/biometrics/face-match", access: apiKey, scope: biometric.ScopeFaceMatch,
+			maxBody: faceMatchLimit, handle: s.faceMatch},
+	}
+	s.handler = s.observe(s.recoverPanics(s.newMux()))
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// newMux registers every route, a 405 answer for the other methods of each
+// path, and a 404 answer for every other path, all in the JSON envelope.
+func (s *Server) newMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range s.routes {
+		mux.Handle(rt.pattern(), s.endpoint(rt))
+		if allowed[rt.path] == nil {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+		if rt.method == http.MethodGet {
+			allowed[rt.path] = append(allowed[rt.path], http.MethodHead)
+		}
+	}
+	for _, p := range paths {
+		allow := strings.Join(allowed[p], ", ")
+		mux.Handle(p, s.fallback(p, func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return biometric.Errorf(kindMethodNotAllowed, "method_not_allowed",
+				"%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow)
+		}))
+	}
+	mux.Handle("/", s.fallback("unmatched", func(w http.ResponseWriter, r *http.Request) error {
+		return biometric.Errorf(biometric.KindNotFound, "route_not_found",
+			"There is no endpoint at %s; see /docs for the API.", r.URL.Path)
+	}))
+	return mux
+}
+
+// endpoint wraps a route's handler with authentication, the rate limit and
+// the body limit, and renders its error if it returns one.
+func (s *Server) endpoint(rt route) http.Handler {
+	pattern := rt.pattern()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoFrom(r.Context())
+		info.route = pattern
+		if err := s.admit(w, r, rt, info); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := rt.handle(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// admit checks the caller's credentials, scope and rate, and limits the
+// request body.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route, info *requestInfo) error {
+	if rt.access == apiKey {
+		k, err := s.auth.APIKey(r.Context(), r.Header.Get("X-API-Key"))
+		if err != nil {
+			return err
+		}
+		info.key = k
+		if err := auth.RequireScope(k, rt.scope); err != nil {
+			return err
+		}
+		if err := s.limiter.allow(k.ID, s.now()); err != nil {
+			return err
+		}
+	}
+	if rt.maxBody > 0 {
+		if r.ContentLength > rt.maxBody {
+			return bodyTooLarge(rt.maxBody)
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
+	}
+	return nil
+}
+
+// fallback is a handler for requests that match no route.
+func (s *Server) fallback(label string, h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = label
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
