@@ -8,7 +8,7 @@ DATA_DIR ?= var/data
 ADDR ?= 127.0.0.1:8080
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-go deps deps-test models bench eval loadtest fmt vet clean
+.PHONY: all build run test test-go deps deps-test models bench bench-models eval loadtest fmt vet clean
 
 all: build
 
@@ -39,6 +39,10 @@ test: deps deps-test build models
 ## bench: Go benchmarks; see docs/BENCHMARKS.md
 bench: deps deps-test build models
 	scripts/bench.sh
+
+## bench-models: per model, ONNX Runtime p50/p99 latency (1 thread) and throughput (all cores), against the original under TF.js wasm; see docs/MODELS.md
+bench-models: deps deps-test build models
+	$(GO) test -run '^$$' -bench Models -benchtime 30x -timeout 60m ./internal/vision/onnx
 
 ## eval: accuracy on the evaluation data; writes docs/EVALUATION.md
 eval: deps build models

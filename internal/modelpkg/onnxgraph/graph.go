@@ -111,7 +111,8 @@ type Node struct {
 }
 
 // Value is a graph input or output. A dimension < 0 is symbolic; its name
-// comes from DimNames when set, else "N".
+// comes from DimNames when set, else "N". Nil Dims means the shape (even
+// the rank) is not known; an empty non-nil Dims is a scalar.
 type Value struct {
 	Name     string
 	Type     DataType
@@ -314,6 +315,20 @@ func encodeTensor(t *Tensor) []byte {
 }
 
 func encodeValue(v Value) []byte {
+	var tt []byte
+	tt = protowire.AppendTag(tt, 1, protowire.VarintType)
+	tt = protowire.AppendVarint(tt, uint64(v.Type))
+	if v.Dims != nil {
+		tt = appendBytes(tt, 2, encodeShape(v))
+	}
+	var typ []byte
+	typ = appendBytes(typ, 1, tt)
+	var b []byte
+	b = appendString(b, 1, v.Name)
+	return appendBytes(b, 2, typ)
+}
+
+func encodeShape(v Value) []byte {
 	var shape []byte
 	for i, d := range v.Dims {
 		var dim []byte
@@ -329,15 +344,7 @@ func encodeValue(v Value) []byte {
 		}
 		shape = appendBytes(shape, 1, dim)
 	}
-	var tt []byte
-	tt = protowire.AppendTag(tt, 1, protowire.VarintType)
-	tt = protowire.AppendVarint(tt, uint64(v.Type))
-	tt = appendBytes(tt, 2, shape)
-	var typ []byte
-	typ = appendBytes(typ, 1, tt)
-	var b []byte
-	b = appendString(b, 1, v.Name)
-	return appendBytes(b, 2, typ)
+	return shape
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {
