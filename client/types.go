@@ -40,12 +40,91 @@ type StartLivenessResponse struct {
 	Status           string           `json:"status"`
 	ChallengeDetails ChallengeDetails `json:"challenge_details"`
 	// SessionToken authorises the capture client for this one session
-	// (Authorization: Bearer …) until ExpiresAt. It is shown once, by the
-	// call that created the session: a repeated start with the same
-	// client_session_token returns the same session without a token.
+	// (Authorization: Bearer …) until ExpiresAt. A repeated start with the
+	// same client_session_token returns the same session with a new token,
+	// and the previous token stops working.
 	SessionToken string    `json:"session_token,omitempty"`
 	ExpiresAt    time.Time `json:"expires_at"`
-	Message      string    `json:"message"`
+	// Capture tells the capture client what to record and where to send it.
+	Capture *CaptureSettings `json:"capture,omitempty"`
+	Message string           `json:"message"`
+}
+
+// CaptureSettings are a session's capture parameters: what the capture
+// client records, the limits its upload is held to, and the session's
+// capture endpoints (paths on the API server).
+type CaptureSettings struct {
+	FPS           int   `json:"fps"`
+	Width         int   `json:"width"`
+	Height        int   `json:"height"`
+	MinFrames     int   `json:"min_frames"`
+	MaxFrames     int   `json:"max_frames"`
+	MinDurationMS int64 `json:"min_duration_ms"`
+	MaxDurationMS int64 `json:"max_duration_ms"`
+	MaxFrameBytes int64 `json:"max_frame_bytes"`
+	StepWindowMS  int64 `json:"step_window_ms"`
+	// MaxBatchFrames is the most frames one upload request may carry.
+	MaxBatchFrames int    `json:"max_batch_frames"`
+	UploadURL      string `json:"upload_url"`
+	CompleteURL    string `json:"complete_url"`
+	StatusURL      string `json:"status_url"`
+}
+
+// FrameBatchMeta is the "meta" part of a frame upload (multipart/form-data
+// to …/frames): the batch number (0, 1, 2, … without gaps) and one entry
+// per "frame" part that follows, in the same order.
+type FrameBatchMeta struct {
+	Batch  int         `json:"batch"`
+	Frames []FrameMeta `json:"frames"`
+}
+
+// FrameMeta describes one uploaded frame: its index in the capture
+// (continuing across batches) and when it was captured, in ms since the
+// capture started.
+type FrameMeta struct {
+	Index        int   `json:"index"`
+	CapturedAtMS int64 `json:"captured_at_ms"`
+}
+
+// FrameBatchResponse is the answer to an accepted frame batch.
+type FrameBatchResponse struct {
+	RequestID      string `json:"request_id"`
+	SessionID      string `json:"session_id"`
+	Status         string `json:"status"`
+	Batch          int    `json:"batch"`
+	FramesReceived int    `json:"frames_received"` // in the whole session so far
+	BytesReceived  int64  `json:"bytes_received"`
+	Message        string `json:"message"`
+}
+
+// CompleteCaptureRequest is the body of …/complete: how many frames the
+// client uploaded in all, when it showed each challenge step's prompt, and
+// what it says about itself (recorded, never trusted).
+type CompleteCaptureRequest struct {
+	FrameCount int               `json:"frame_count"`
+	Prompts    []PromptShown     `json:"prompts,omitempty"`
+	Client     map[string]string `json:"client,omitempty"`
+}
+
+// PromptShown says when the prompt of challenge step Step (0-based) was
+// shown, in ms since the capture started.
+type PromptShown struct {
+	Step      int   `json:"step"`
+	ShownAtMS int64 `json:"shown_at_ms"`
+}
+
+// CaptureStatusResponse is what the capture client may know about its
+// session (…/complete and …/status): its status and, when it failed,
+// whether capturing again may help. The liveness decision itself is only
+// in …/results, for the API key holder.
+type CaptureStatusResponse struct {
+	RequestID      string    `json:"request_id"`
+	SessionID      string    `json:"session_id"`
+	Status         string    `json:"status"`
+	FramesReceived int       `json:"frames_received"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	Failure        *Failure  `json:"failure,omitempty"` // set when Status is failed
+	Message        string    `json:"message"`
 }
 
 // LivenessResultsResponse is the answer of GET

@@ -8,9 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
+	"image/jpeg"
 	"image/png"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -279,6 +282,158 @@ func TestServeDemo(t *testing.T) {
 	if _, err := client.New(srv.url, key).StartLiveness(t.Context(), &client.StartLivenessRequest{ClientSessionToken: "demo-1"}); err != nil {
 		t.Errorf("the demo key %q does not work: %v", key, err)
 	}
+	// The page, the SDK, and the page's own API, which needs no key.
+	for path, ct := range map[string]string{"/demo/": "text/html", "/sdk/everify-capture.js": "text/javascript"} {
+		resp, err := http.Get(srv.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ct) {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	var started client.StartLivenessResponse
+	if code := postJSON(t, srv.url+"/demo/api/session", "", map[string]any{}, &started); code != 200 || started.SessionToken == "" {
+		t.Errorf("POST /demo/api/session: %d %+v", code, started)
+	}
+	if strings.Contains(fmt.Sprint(started), key) {
+		t.Errorf("the demo API key reached the page")
+	}
+}
+
+// postJSON posts v as JSON (with a bearer token when given) and decodes
+// the answer into out; it returns the status.
+func postJSON(t *testing.T, url, token string, v, out any) int {
+	t.Helper()
+	body, _ := json.Marshal(v)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return send(t, req, out)
+}
+
+// send sends req and decodes the JSON answer into out.
+func send(t *testing.T, req *http.Request, out any) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("%s %s: %d, body not JSON: %v", req.Method, req.URL.Path, resp.StatusCode, err)
+	}
+	return resp.StatusCode
+}
+
+// uploadFrames sends one batch of n real JPEG frames, numbered from first,
+// 70 ms apart.
+func uploadFrames(t *testing.T, base string, s *client.StartLivenessResponse, batch, first, n int) int {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	meta := client.FrameBatchMeta{Batch: batch}
+	for i := first; i < first+n; i++ {
+		meta.Frames = append(meta.Frames, client.FrameMeta{Index: i, CapturedAtMS: int64(i) * 70})
+	}
+	mw, _ := w.CreateFormField("meta")
+	json.NewEncoder(mw).Encode(meta)
+	for range n {
+		fw, _ := w.CreateFormFile("frame", "frame.jpg")
+		fw.Write(jpegBytes)
+	}
+	w.Close()
+	req, _ := http.NewRequest("POST", base+s.Capture.UploadURL, &buf)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+s.SessionToken)
+	var out map[string]any
+	return send(t, req, &out)
+}
+
+// captureStatus reads the session's status with its token.
+func captureStatus(t *testing.T, base string, s *client.StartLivenessResponse) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+s.Capture.StatusURL, nil)
+	req.Header.Set("Authorization", "Bearer "+s.SessionToken)
+	var out client.CaptureStatusResponse
+	if code := send(t, req, &out); code != 200 {
+		t.Fatalf("status: %d %+v", code, out)
+	}
+	return out.Status
+}
+
+// TestServeCapture captures through a running server: CORS for the
+// configured origin ($EVERIFY_CORS_ORIGINS), frames, completion. This
+// build has no liveness engine, so the analysis stays queued and the
+// session processing.
+func TestServeCapture(t *testing.T) {
+	t.Setenv(databaseURLEnv, "")
+	t.Setenv(corsOriginsEnv, "https://shop.example, https://other.example")
+	dir := t.TempDir()
+	k := createKey(t, "--data-dir", dir, "--tenant", "acme")
+	srv := serve(t, "--data-dir", dir)
+	started, err := client.New(srv.url, k.Key).StartLiveness(t.Context(), &client.StartLivenessRequest{ClientSessionToken: "cap-1"})
+	if err != nil || started.Capture == nil {
+		t.Fatalf("start: %+v, %v", started, err)
+	}
+
+	req, _ := http.NewRequest("OPTIONS", srv.url+started.Capture.UploadURL, nil)
+	req.Header.Set("Origin", "https://other.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://other.example" {
+		t.Errorf("preflight from an origin in $%s: %d %v", corsOriginsEnv, resp.StatusCode, resp.Header)
+	}
+
+	for batch := range 2 {
+		if code := uploadFrames(t, srv.url, started, batch, batch*15, 15); code != 200 {
+			t.Fatalf("batch %d: %d", batch, code)
+		}
+	}
+	var done client.CaptureStatusResponse
+	if code := postJSON(t, srv.url+started.Capture.CompleteURL, started.SessionToken, map[string]any{"frame_count": 30}, &done); code != 202 || done.Status != "processing" {
+		t.Fatalf("complete: %d %+v", code, done)
+	}
+	time.Sleep(1500 * time.Millisecond) // more than a job poll interval
+	if st := captureStatus(t, srv.url, started); st != "processing" {
+		t.Errorf("without a liveness engine the session became %s", st)
+	}
+	if code := srv.shutdown(t); code != 0 {
+		t.Errorf("serve exited %d:\n%s", code, srv.logs)
+	}
+	if !strings.Contains(srv.logs.String(), "no liveness engine") {
+		t.Errorf("the log does not say that analyses stay queued")
+	}
+}
+
+// TestServeCORSFlag checks that --cors-origin replaces the environment's
+// origins, and that a malformed origin is a usage error.
+func TestServeCORSFlag(t *testing.T) {
+	t.Setenv(databaseURLEnv, "")
+	t.Setenv(corsOriginsEnv, "https://env.example")
+	if code, _, errOut := run(t, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--cors-origin", "shop.example"); code != 2 || !strings.Contains(errOut, "shop.example") {
+		t.Errorf("malformed --cors-origin: exit %d, %q; want 2", code, errOut)
+	}
+	srv := serve(t, "--data-dir", t.TempDir(), "--cors-origin", "https://flag.example")
+	for origin, want := range map[string]int{"https://flag.example": 204, "https://env.example": 403} {
+		req, _ := http.NewRequest("OPTIONS", srv.url+"/v1/biometrics/liveness/x/status", nil)
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("preflight from %s: %d, want %d", origin, resp.StatusCode, want)
+		}
+	}
 }
 
 // TestGracefulShutdown cancels the server while a face-match request is
@@ -342,8 +497,25 @@ func TestKeysAndServePostgres(t *testing.T) {
 		t.Errorf("replica b: %+v, %v", res, err)
 	}
 	again, err := client.New(b.url, k.Key).StartLiveness(ctx, &client.StartLivenessRequest{ClientSessionToken: "pg-1"})
-	if err != nil || again.SessionID != started.SessionID || again.SessionToken != "" {
-		t.Errorf("repeated start on replica b: %+v, %v", again, err)
+	if err != nil || again.SessionID != started.SessionID || again.SessionToken == "" || again.SessionToken == started.SessionToken {
+		t.Errorf("repeated start on replica b: %+v, %v; want the same session with a new token", again, err)
+	}
+	// The capture moves between replicas: frames to each, completed on b.
+	if code := uploadFrames(t, a.url, again, 0, 0, 15); code != 200 {
+		t.Fatalf("batch 0 on replica a: %d", code)
+	}
+	if code := uploadFrames(t, b.url, again, 1, 15, 15); code != 200 {
+		t.Fatalf("batch 1 on replica b: %d", code)
+	}
+	if code := uploadFrames(t, a.url, again, 1, 15, 15); code != 409 {
+		t.Errorf("batch 1 again on replica a: %d, want 409", code)
+	}
+	var done client.CaptureStatusResponse
+	if code := postJSON(t, b.url+again.Capture.CompleteURL, again.SessionToken, map[string]any{"frame_count": 30}, &done); code != 202 {
+		t.Fatalf("complete on replica b: %d %+v", code, done)
+	}
+	if st := captureStatus(t, a.url, again); st != "processing" {
+		t.Errorf("status on replica a: %s", st)
 	}
 	if code, _, errOut := run(t, "keys", "revoke", k.ID); code != 0 {
 		t.Fatalf("keys revoke: %s", errOut)
@@ -404,6 +576,19 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("redactURL = %q", got)
 	}
 }
+
+// jpegBytes is a small real JPEG.
+var jpegBytes = func() []byte {
+	var buf bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 32, 24))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 13)
+	}
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}()
 
 // pngBytes is a small real PNG.
 var pngBytes = func() []byte {

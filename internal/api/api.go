@@ -1,9 +1,12 @@
 // Package api is everify's HTTP transport: the routes of the public API,
 // the middleware every request passes through (request id, panic recovery,
-// access log, Prometheus metrics, API-key authentication, rate limit, body
-// limits) and the one place where error kinds become HTTP status codes
+// access log, Prometheus metrics, API-key and session-token
+// authentication, CORS for the capture endpoints, rate limit, body limits)
+// and the one place where error kinds become HTTP status codes
 // (errors.go). Handlers decode a request, call the store or a use case
 // through an interface, and either render a response or return an error.
+// The capture endpoints implement docs/DESIGN.md, "Capture protocol"
+// (capture.go).
 package api
 
 import (
@@ -39,7 +42,9 @@ type FaceMatcher interface {
 	// face is an unprocessable error.
 	Match(ctx context.Context, source, target *imagein.Image, threshold float64) (*biometric.MatchResult, error)
 	// ReferenceImage returns the image holding the reference face of a
-	// completed, live session, for matches whose source is a session.
+	// completed, live session, for matches whose source is a session. The
+	// analysis stores that image; an engine reads it from a
+	// biometric.ReferenceFaceStore (the store) and decodes it.
 	ReferenceImage(ctx context.Context, s *biometric.Session) (*imagein.Image, error)
 }
 
@@ -79,6 +84,19 @@ type Config struct {
 	// FaceMatchBodyLimit is the largest face-match request body;
 	// DefaultFaceMatchBodyLimit if zero.
 	FaceMatchBodyLimit int64
+	// Capture are the capture parameters given to new sessions. Zero
+	// fields take the defaults: 15 fps, 640x480, 15-300 frames, 2-20 s,
+	// at most 300 KiB per frame, 5 s per challenge step.
+	Capture biometric.CaptureParams
+	// CORSOrigins lists the origins ("https://shop.example") whose pages
+	// may call the capture endpoints from a browser; "*" allows every
+	// origin. Same-origin pages need nothing. Other routes never send CORS
+	// headers.
+	CORSOrigins []string
+	// DemoKey, when set, enables the demo page (/demo/) and its routes
+	// (/demo/api/…), which start and read sessions as this key without
+	// credentials. For `everify serve --demo` only.
+	DemoKey *biometric.APIKey
 }
 
 // Server is the HTTP API. It implements http.Handler.
@@ -91,7 +109,11 @@ type Server struct {
 	registry   *prometheus.Registry
 	now        func() time.Time
 	sessionTTL time.Duration
+	capture    biometric.CaptureParams
+	cors       corsPolicy
+	demoKey    *biometric.APIKey
 	auth       *auth.Authenticator
+	tokens     *auth.Authenticator
 	limiter    *limiter
 	metrics    *metrics
 	docsHTML   []byte
@@ -103,8 +125,10 @@ type Server struct {
 type access int
 
 const (
-	public access = iota // no credentials
-	apiKey               // X-API-Key with the route's scope
+	public       access = iota // no credentials
+	apiKey                     // X-API-Key with the route's scope
+	sessionToken               // Authorization: Bearer evst_… of the session in the path; CORS
+	demo                       // no credentials; acts as Config.DemoKey
 )
 
 // route is one endpoint. Handlers return an error instead of writing one;
@@ -140,6 +164,7 @@ func New(cfg Config) (*Server, error) {
 		registry:   cfg.Registry,
 		now:        cfg.Now,
 		sessionTTL: cfg.SessionTTL,
+		demoKey:    cfg.DemoKey,
 	}
 	if s.challenges == nil {
 		s.challenges = RandomChallenge{Steps: 1}
@@ -161,7 +186,18 @@ func New(cfg Config) (*Server, error) {
 	if faceMatchLimit <= 0 {
 		faceMatchLimit = DefaultFaceMatchBodyLimit
 	}
+	var err error
+	if s.capture, err = captureParams(cfg.Capture); err != nil {
+		return nil, err
+	}
+	if s.cors, err = newCORSPolicy(cfg.CORSOrigins); err != nil {
+		return nil, err
+	}
 	s.auth = &auth.Authenticator{Keys: cfg.Store, Sessions: cfg.Store, Now: s.now}
+	// Session tokens are checked here without their expiry: each capture
+	// route applies its own deadline (capture.go), so the clock this
+	// authenticator sees is the zero time, before every deadline.
+	s.tokens = &auth.Authenticator{Sessions: cfg.Store, Now: func() time.Time { return time.Time{} }}
 	s.limiter = newLimiter(cfg.RateLimit)
 	m, err := newMetrics(s.registry)
 	if err != nil {
@@ -185,7 +221,23 @@ func New(cfg Config) (*Server, error) {
 			handle: s.livenessResults},
 		{method: "POST", path: "/v1/biometrics/face-match", access: apiKey, scope: biometric.ScopeFaceMatch,
 			maxBody: faceMatchLimit, handle: s.faceMatch},
+		{method: "POST", path: "/v1/biometrics/liveness/{session_id}/frames", access: sessionToken,
+			maxBody: frameBatchLimit(s.capture), handle: s.uploadFrames},
+		{method: "POST", path: "/v1/biometrics/liveness/{session_id}/complete", access: sessionToken,
+			maxBody: defaultBodyLimit, handle: s.completeCapture},
+		{method: "GET", path: "/v1/biometrics/liveness/{session_id}/status", access: sessionToken,
+			handle: s.captureStatus},
+		{method: "GET", path: "/sdk/{file}", handle: serveFiles},
 	}
+	if s.demoKey != nil {
+		s.routes = append(s.routes,
+			route{method: "GET", path: "/demo/{$}", handle: serveFiles},
+			route{method: "GET", path: "/demo/{file}", handle: serveFiles},
+			route{method: "POST", path: "/demo/api/session", access: demo, maxBody: defaultBodyLimit, handle: s.demoStart},
+			route{method: "GET", path: "/demo/api/session/{session_id}", access: demo, handle: s.livenessResults},
+		)
+	}
+	s.routes = append(s.routes, s.preflightRoutes()...)
 	s.handler = s.observe(s.recoverPanics(s.newMux()))
 	return s, nil
 }
@@ -231,6 +283,9 @@ func (s *Server) endpoint(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
 		info.route = pattern
+		if rt.access == sessionToken {
+			s.cors.allow(w.Header(), r)
+		}
 		if err := s.admit(w, r, rt, info); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -244,7 +299,8 @@ func (s *Server) endpoint(rt route) http.Handler {
 // admit checks the caller's credentials, scope and rate, and limits the
 // request body.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route, info *requestInfo) error {
-	if rt.access == apiKey {
+	switch rt.access {
+	case apiKey:
 		k, err := s.auth.APIKey(r.Context(), r.Header.Get("X-API-Key"))
 		if err != nil {
 			return err
@@ -254,6 +310,21 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route, info *r
 			return err
 		}
 		if err := s.limiter.allow(k.ID, s.now()); err != nil {
+			return err
+		}
+	case sessionToken:
+		sess, err := s.tokens.Session(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			return err
+		}
+		// A token for another session is answered like an unknown session.
+		if sess.ID != r.PathValue("session_id") {
+			return errSessionNotFound
+		}
+		info.session = sess
+	case demo:
+		info.key = s.demoKey
+		if err := s.limiter.allow(s.demoKey.ID, s.now()); err != nil {
 			return err
 		}
 	}

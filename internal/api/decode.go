@@ -26,7 +26,13 @@ func decodeJSON(r *http.Request, v any) error {
 		return biometric.Errorf(biometric.KindUnsupportedMedia, "unsupported_media_type",
 			"The request body must be UTF-8 JSON (got charset %q).", cs)
 	}
-	dec := json.NewDecoder(r.Body)
+	return decodeStrict(r.Body, v)
+}
+
+// decodeStrict reads body into v: one JSON object with no unknown fields
+// and nothing after it (400), within the size limit of the reader (413).
+func decodeStrict(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)

@@ -162,8 +162,11 @@ func docsOp(security openapi3.SecurityRequirements, method, path string, op *ope
 			Type: schemaType(p.Value.Schema), Description: p.Value.Description, Required: p.Value.Required})
 	}
 	if op.RequestBody != nil {
-		if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil {
-			d.Body = fields("", mt.Schema, 0)
+		for _, ct := range []string{"application/json", "multipart/form-data"} {
+			if mt := op.RequestBody.Value.Content.Get(ct); mt != nil {
+				d.Body = fields("", mt.Schema, 0)
+				break
+			}
 		}
 	}
 	codes := op.Responses.Map()

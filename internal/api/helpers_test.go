@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"image"
 	"image/color"
@@ -72,13 +73,23 @@ type harness struct {
 	url    string
 	client *http.Client
 	logs   *syncBuffer
+	// onSubmit, when set, is the store's submit hook (a job queue's
+	// EnqueueAnalysis); set it before the first capture is completed.
+	onSubmit func(ctx context.Context, tx *sql.Tx, id string) error
 }
 
 // newHarness starts a server; edit adjusts its Config before New.
 func newHarness(t *testing.T, edit ...func(*api.Config)) *harness {
 	t.Helper()
 	clk := &clock{t: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}
-	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{Now: clk.Now})
+	h := &harness{t: t, clock: clk}
+	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{Now: clk.Now,
+		SubmitHook: func(ctx context.Context, tx *sql.Tx, id string) error {
+			if h.onSubmit == nil {
+				return nil
+			}
+			return h.onSubmit(ctx, tx, id)
+		}})
 	if err != nil {
 		t.Fatalf("opening the SQLite store: %v", err)
 	}
@@ -103,10 +114,9 @@ func newHarness(t *testing.T, edit ...func(*api.Config)) *harness {
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &harness{
-		t: t, store: st, clock: clk, server: srv, url: ts.URL, logs: logs,
-		client: &http.Client{Transport: newContractTransport(t, http.DefaultTransport)},
-	}
+	h.store, h.server, h.url, h.logs = st, srv, ts.URL, logs
+	h.client = &http.Client{Transport: newContractTransport(t, http.DefaultTransport)}
+	return h
 }
 
 // key creates an API key for tenant with the given scopes (all if none)

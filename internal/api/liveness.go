@@ -25,14 +25,34 @@ const (
 
 // startLiveness creates a session for the caller's tenant, or returns the
 // tenant's session already started with the same client_session_token
-// while it is open (without a session token: that was shown once, by the
-// call that created it). A repeated token whose session has ended is a 409.
+// while it is open, with a new session token that replaces the previous
+// one (a client that lost the first response needs one). A repeated token
+// whose session has ended is a 409.
 func (s *Server) startLiveness(w http.ResponseWriter, r *http.Request) error {
 	var req client.StartLivenessRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	requested, err := checkStartRequest(&req)
+	return s.start(w, r, &req)
+}
+
+// demoStart is startLiveness for the demo page, as the demo key: the page
+// sends no client_session_token, so every call starts a new session.
+func (s *Server) demoStart(w http.ResponseWriter, r *http.Request) error {
+	var req client.StartLivenessRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.ClientSessionToken == "" {
+		req.ClientSessionToken = auth.NewID("demo_")
+	}
+	return s.start(w, r, &req)
+}
+
+// start starts (or returns, see startLiveness) the session that req asks
+// for, as the request's API key.
+func (s *Server) start(w http.ResponseWriter, r *http.Request, req *client.StartLivenessRequest) error {
+	requested, err := checkStartRequest(req)
 	if err != nil {
 		return err
 	}
@@ -55,25 +75,55 @@ func (s *Server) startLiveness(w http.ResponseWriter, r *http.Request) error {
 		UpdatedAt:          now,
 		ExpiresAt:          now.Add(s.sessionTTL),
 		Metadata:           req.Metadata,
+		CaptureParams:      s.capture,
 	})
 	if err != nil {
 		return err
 	}
 	message := "Liveness session started successfully."
 	if !created {
-		if sess, err = s.expireIfDue(r.Context(), sess); err != nil {
+		if sess, err = s.rotateToken(r.Context(), sess, hash); err != nil {
 			return err
 		}
-		if sess.Status.Terminal() {
-			return biometric.Errorf(biometric.KindConflict, "client_session_token_used",
-				"client_session_token %q belongs to session %s, which has ended (%s); start a new session with a new client_session_token.",
-				req.ClientSessionToken, sess.ID, sess.Status)
-		}
-		token = ""
-		message = "A liveness session with this client_session_token is already open; it is returned unchanged, without a new session token."
+		message = "A liveness session with this client_session_token is already open; it is returned with a new session_token, and the previous one no longer works."
 	}
 	s.writeJSON(w, r, http.StatusOK, startResponse(requestID(r.Context()), sess, token, message))
 	return nil
+}
+
+// errSessionEnded stops a token rotation on a session that has ended.
+var errSessionEnded = errors.New("session ended")
+
+// rotateToken gives an open session a new session token hash, so that the
+// previous token stops working. A session that has ended (or whose
+// deadline has passed) is a 409 client_session_token_used.
+func (s *Server) rotateToken(ctx context.Context, sess *biometric.Session, hash []byte) (*biometric.Session, error) {
+	sess, err := s.expireIfDue(ctx, sess)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	status := sess.Status
+	rotated, err := s.store.UpdateSession(ctx, sess.ID, func(x *biometric.Session) error {
+		status = x.Status
+		if captureDue(x, now) {
+			status = biometric.StatusExpired
+		}
+		if status.Terminal() {
+			return errSessionEnded
+		}
+		x.TokenHash = hash
+		return nil
+	})
+	if errors.Is(err, errSessionEnded) {
+		return nil, biometric.Errorf(biometric.KindConflict, "client_session_token_used",
+			"client_session_token %q belongs to session %s, which has ended (%s); start a new session with a new client_session_token.",
+			sess.ClientSessionToken, sess.ID, status)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rotated, nil
 }
 
 // checkStartRequest validates a start request and returns the challenge
@@ -144,6 +194,7 @@ func startResponse(reqID string, sess *biometric.Session, token, message string)
 		Status:       string(sess.Status),
 		SessionToken: token,
 		ExpiresAt:    sess.ExpiresAt.UTC(),
+		Capture:      wireCapture(sess),
 		Message:      message,
 	}
 	for i, st := range sess.Challenge.Steps {
@@ -208,14 +259,11 @@ var errNotDue = errors.New("session not due for expiry")
 // not expire.
 func (s *Server) expireIfDue(ctx context.Context, sess *biometric.Session) (*biometric.Session, error) {
 	now := s.now()
-	due := func(x *biometric.Session) bool {
-		return (x.Status == biometric.StatusCreated || x.Status == biometric.StatusInProgress) && !now.Before(x.ExpiresAt)
-	}
-	if !due(sess) {
+	if !captureDue(sess, now) {
 		return sess, nil
 	}
 	updated, err := s.store.UpdateSession(ctx, sess.ID, func(x *biometric.Session) error {
-		if !due(x) {
+		if !captureDue(x, now) {
 			return errNotDue
 		}
 		x.Status = biometric.StatusExpired
@@ -229,6 +277,12 @@ func (s *Server) expireIfDue(ctx context.Context, sess *biometric.Session) (*bio
 		return nil, fmt.Errorf("expiring session %s: %w", sess.ID, err)
 	}
 	return updated, nil
+}
+
+// captureDue reports whether x is still waiting for its capture (created
+// or in_progress) although its deadline has passed at now.
+func captureDue(x *biometric.Session, now time.Time) bool {
+	return (x.Status == biometric.StatusCreated || x.Status == biometric.StatusInProgress) && !now.Before(x.ExpiresAt)
 }
 
 // statusMessage is the results message for each status.

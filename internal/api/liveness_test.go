@@ -113,32 +113,43 @@ func TestStartValidation(t *testing.T) {
 }
 
 // TestStartIsIdempotent repeats a start with the same client_session_token
-// through the session's life.
+// through the session's life: while the session is open each repeat
+// returns it with a new session token, which replaces the previous one.
 func TestStartIsIdempotent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	key := h.key("acme")
 	id, token := h.startOK(key, "idem-1")
+	a := &auth.Authenticator{Keys: h.store, Sessions: h.store, Now: h.clock.Now}
 
-	// While the session is open: the same session, no new token.
 	for _, status := range []biometric.SessionStatus{biometric.StatusCreated, biometric.StatusInProgress, biometric.StatusProcessing} {
 		setStatus(t, h, id, status)
 		r := h.start(key, "idem-1")
 		var got client.StartLivenessResponse
 		r.decode(t, &got)
-		if r.status != 200 || got.SessionID != id || got.SessionToken != "" || got.Status != string(status) {
-			t.Errorf("repeat while %s: %d %+v; want the same session without a token", status, r.status, got)
+		if r.status != 200 || got.SessionID != id || got.Status != string(status) || got.Capture == nil {
+			t.Errorf("repeat while %s: %d %+v; want the same session", status, r.status, got)
 		}
+		if got.SessionToken == "" || got.SessionToken == token {
+			t.Errorf("repeat while %s: session_token %q; want a new one", status, got.SessionToken)
+			continue
+		}
+		if _, err := a.Session(context.Background(), "Bearer "+token); !biometric.IsKind(err, biometric.KindUnauthenticated) {
+			t.Errorf("repeat while %s: the previous token still works (err %v)", status, err)
+		}
+		if s, err := a.Session(context.Background(), "Bearer "+got.SessionToken); err != nil || s.ID != id {
+			t.Errorf("repeat while %s: the new token does not open the session: %v", status, err)
+		}
+		token = got.SessionToken
 	}
-	// The original token still works: the repeat did not replace it.
-	a := &auth.Authenticator{Keys: h.store, Sessions: h.store, Now: h.clock.Now}
-	if _, err := a.Session(context.Background(), "Bearer "+token); err != nil {
-		t.Errorf("original session token after repeats: %v", err)
-	}
-	// Once the session has ended, the client_session_token is used up.
+	// Once the session has ended, the client_session_token is used up and
+	// the last token is not replaced.
 	for _, status := range []biometric.SessionStatus{biometric.StatusCompleted, biometric.StatusFailed, biometric.StatusExpired} {
 		setStatus(t, h, id, status)
 		wantError(t, h.start(key, "idem-1"), 409, "client_session_token_used")
+		if _, err := a.Session(context.Background(), "Bearer "+token); err != nil {
+			t.Errorf("a refused repeat (%s) changed the session token: %v", status, err)
+		}
 	}
 }
 

@@ -19,10 +19,11 @@ import (
 // request, for its log line and metrics. The observe middleware puts it in
 // the request context; later stages fill it in.
 type requestInfo struct {
-	id      string            // "req_…", echoed in X-Request-Id and every body
-	route   string            // the route pattern, "unmatched" if none
-	key     *biometric.APIKey // the authenticated key, if any
-	errCode string            // the error code answered, if any
+	id      string             // "req_…", echoed in X-Request-Id and every body
+	route   string             // the route pattern, "unmatched" if none
+	key     *biometric.APIKey  // the authenticated key, if any
+	session *biometric.Session // the session whose token authenticated the request, if any
+	errCode string             // the error code answered, if any
 }
 
 type infoKey struct{}
@@ -40,8 +41,13 @@ func infoFrom(ctx context.Context) *requestInfo {
 func requestID(ctx context.Context) string { return infoFrom(ctx).id }
 
 // apiKeyOf returns the key that authenticated the request; routes with
-// apiKey access always have one.
+// apiKey and demo access always have one.
 func apiKeyOf(r *http.Request) *biometric.APIKey { return infoFrom(r.Context()).key }
+
+// sessionOf returns the session whose token authenticated the request, as
+// it was when the request arrived; routes with sessionToken access always
+// have one.
+func sessionOf(r *http.Request) *biometric.Session { return infoFrom(r.Context()).session }
 
 // recorder remembers the status and size of a response.
 type recorder struct {
@@ -99,6 +105,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		if info.key != nil {
 			attrs = append(attrs, slog.String("key_id", info.key.ID), slog.String("tenant", info.key.Tenant))
+		}
+		if info.session != nil {
+			attrs = append(attrs, slog.String("session_id", info.session.ID), slog.String("tenant", info.session.Tenant))
 		}
 		if info.errCode != "" {
 			attrs = append(attrs, slog.String("error_code", info.errCode))

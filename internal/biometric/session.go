@@ -98,6 +98,27 @@ type Session struct {
 	Metadata map[string]string
 	// Upload counts what the capture client has uploaded so far.
 	Upload Upload
+	// CaptureParams are the capture limits issued with the session; the
+	// upload checks and the analysis hold the capture to them.
+	CaptureParams CaptureParams
+}
+
+// CaptureParams describe the capture a session asks for and the limits its
+// upload is held to. They are fixed when the session starts and stored
+// with it, so that later checks see the values that were issued.
+type CaptureParams struct {
+	FPS int `json:"fps"` // frames per second the capture client should record
+	// Width and Height are the frame size, in pixels, the client should send.
+	Width         int   `json:"width"`
+	Height        int   `json:"height"`
+	MinFrames     int   `json:"min_frames"`      // fewer frames cannot be submitted
+	MaxFrames     int   `json:"max_frames"`      // more frames are refused
+	MinDurationMS int64 `json:"min_duration_ms"` // a shorter capture cannot be submitted
+	MaxDurationMS int64 `json:"max_duration_ms"` // frames captured later are refused
+	MaxFrameBytes int64 `json:"max_frame_bytes"` // larger encoded frames are refused
+	// StepWindowMS is how long the capture client gives the person for
+	// each challenge step.
+	StepWindowMS int64 `json:"step_window_ms"`
 }
 
 // Upload is the progress of a session's frame upload.
@@ -130,7 +151,23 @@ type SessionStore interface {
 	SessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
 	// UpdateSession loads the session with the given ID under a write lock,
 	// calls fn with it, and saves what fn left in it, all in one
-	// transaction. If fn returns an error nothing is saved and that error is
-	// returned. Unknown IDs give ErrNotFound.
+	// transaction. fn may rotate TokenHash but cannot change the session's
+	// identity (ID, tenant, key, client session token, creation time). If
+	// fn returns an error nothing is saved and that error is returned.
+	// Unknown IDs give ErrNotFound.
 	UpdateSession(ctx context.Context, id string, fn func(*Session) error) (*Session, error)
+}
+
+// ReferenceFaceStore keeps the reference face image of analysed sessions:
+// the frame the analysis chose, which a face match with source_session_id
+// compares. The image is sealed at rest like every stored image.
+type ReferenceFaceStore interface {
+	// SaveReferenceFace stores image (encoded, typically JPEG) as session
+	// id's reference face, replacing any earlier one. Unknown sessions give
+	// ErrNotFound.
+	SaveReferenceFace(ctx context.Context, id string, image []byte) error
+	// ReferenceFace returns session id's reference face image, or
+	// ErrNotFound when it has none (never analysed, no usable face, or
+	// purged).
+	ReferenceFace(ctx context.Context, id string) ([]byte, error)
 }

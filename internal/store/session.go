@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/everify/everify/internal/biometric"
 )
@@ -16,7 +17,7 @@ var errSessionExists = biometric.Errorf(biometric.KindConflict, "session_exists"
 	"A session with this ID or session token already exists; start the session again.")
 
 const sessionColumns = `id, tenant, key_id, client_session_token, status, challenge, token_hash,
-	created_at, updated_at, expires_at, completed_at, result, failure, metadata, upload`
+	created_at, updated_at, expires_at, completed_at, result, failure, metadata, upload, capture_params`
 
 // CreateSession inserts s, or returns the tenant's existing session with
 // the same ClientSessionToken and created=false. Concurrent calls with the
@@ -44,10 +45,11 @@ func (db *DB) CreateSession(ctx context.Context, s *biometric.Session) (*biometr
 	// ON CONFLICT waits for a concurrent insert of the same token and
 	// then skips; the SELECT below sees the winner's row.
 	res, err := tx.ExecContext(ctx, db.q(`INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, client_session_token) DO NOTHING`),
 		s.ID, s.Tenant, s.KeyID, s.ClientSessionToken, string(s.Status), row.challenge, s.TokenHash,
-		millis(created), row.updated, millis(s.ExpiresAt), nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, row.upload)
+		millis(created), row.updated, millis(s.ExpiresAt), nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, row.upload,
+		row.captureParams)
 	if err != nil {
 		return nil, false, db.dbError(err, "insert session", errSessionExists)
 	}
@@ -77,12 +79,39 @@ func (db *DB) SessionByTokenHash(ctx context.Context, hash []byte) (*biometric.S
 	return db.findSession(ctx, db.db, `token_hash = ?`, hash)
 }
 
+// SessionByID returns the session with the given ID whatever its tenant, or
+// ErrNotFound. It is for the background workers, which act on behalf of
+// the service; request handlers use Session, which is scoped to a tenant.
+func (db *DB) SessionByID(ctx context.Context, id string) (*biometric.Session, error) {
+	return db.findSession(ctx, db.db, `id = ?`, id)
+}
+
+// ExpireSessions moves every session still waiting for its capture
+// (created or in_progress) whose deadline is at or before now to expired,
+// and returns how many it moved. It is one indexed UPDATE.
+func (db *DB) ExpireSessions(ctx context.Context, now time.Time) (int64, error) {
+	res, err := db.db.ExecContext(ctx, db.q(`UPDATE sessions SET status = ?, updated_at = ?
+		WHERE status IN (?, ?) AND expires_at <= ?`),
+		string(biometric.StatusExpired), millis(db.now()),
+		string(biometric.StatusCreated), string(biometric.StatusInProgress), millis(now))
+	if err != nil {
+		return 0, db.dbError(err, "expire sessions", nil)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, db.dbError(err, "expire sessions", nil)
+	}
+	return n, nil
+}
+
 // UpdateSession loads the session under a write lock, calls fn with it and
 // saves what fn left in it, all in one transaction, and returns the session
-// as saved. UpdatedAt is set from the store's clock; fn cannot change the
-// session's identity (ID, tenant, key, client session token, token hash,
-// CreatedAt). If fn returns an error nothing is saved and that error is
-// returned unchanged. Unknown IDs give ErrNotFound.
+// as saved. UpdatedAt is set from the store's clock. fn may rotate the
+// session token (TokenHash; a hash that another session has gives a
+// session_exists conflict) but cannot change the session's identity (ID,
+// tenant, key, client session token, CreatedAt). If fn returns an error
+// nothing is saved and that error is returned unchanged. Unknown IDs give
+// ErrNotFound.
 func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*biometric.Session) error) (*biometric.Session, error) {
 	tx, err := db.begin(ctx, false)
 	if err != nil {
@@ -139,21 +168,21 @@ func (db *DB) saveSession(ctx context.Context, tx *sql.Tx, id string, s *biometr
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, db.q(`UPDATE sessions SET status = ?, challenge = ?, updated_at = ?, expires_at = ?,
-		completed_at = ?, result = ?, failure = ?, metadata = ?, upload = ? WHERE id = ?`),
-		string(s.Status), row.challenge, millis(db.now()), millis(s.ExpiresAt),
-		nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, row.upload, id)
+	_, err = tx.ExecContext(ctx, db.q(`UPDATE sessions SET status = ?, challenge = ?, token_hash = ?, updated_at = ?, expires_at = ?,
+		completed_at = ?, result = ?, failure = ?, metadata = ?, upload = ?, capture_params = ? WHERE id = ?`),
+		string(s.Status), row.challenge, s.TokenHash, millis(db.now()), millis(s.ExpiresAt),
+		nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, row.upload, row.captureParams, id)
 	if err != nil {
-		return db.dbError(err, "update session", nil)
+		return db.dbError(err, "update session", errSessionExists)
 	}
 	return nil
 }
 
 // sessionRow holds the encoded columns of a session that need encoding.
 type sessionRow struct {
-	challenge, metadata, upload string
-	result, failure             sql.NullString
-	updated                     int64
+	challenge, metadata, upload, captureParams string
+	result, failure                            sql.NullString
+	updated                                    int64
 }
 
 // encodeSession encodes the JSON columns of s.
@@ -171,7 +200,12 @@ func encodeSession(s *biometric.Session) (sessionRow, error) {
 	if err != nil {
 		return row, biometric.Wrap(err, "encode session upload")
 	}
+	captureParams, err := json.Marshal(s.CaptureParams)
+	if err != nil {
+		return row, biometric.Wrap(err, "encode session capture parameters")
+	}
 	row.challenge, row.metadata, row.upload = string(challenge), string(metadata), string(upload)
+	row.captureParams = string(captureParams)
 	if row.result, err = nullJSON(s.Result); err != nil {
 		return row, biometric.Wrap(err, "encode session result")
 	}
@@ -195,13 +229,13 @@ func scanSession(row scanner) (*biometric.Session, error) {
 	var (
 		s                           biometric.Session
 		status, challenge, metadata string
-		upload                      string
+		upload, captureParams       string
 		result, failure             sql.NullString
 		created, updated, expires   int64
 		completed                   sql.NullInt64
 	)
 	if err := row.Scan(&s.ID, &s.Tenant, &s.KeyID, &s.ClientSessionToken, &status, &challenge, &s.TokenHash,
-		&created, &updated, &expires, &completed, &result, &failure, &metadata, &upload); err != nil {
+		&created, &updated, &expires, &completed, &result, &failure, &metadata, &upload, &captureParams); err != nil {
 		return nil, err
 	}
 	s.Status = biometric.SessionStatus(status)
@@ -215,6 +249,9 @@ func scanSession(row scanner) (*biometric.Session, error) {
 	}
 	if err := json.Unmarshal([]byte(upload), &s.Upload); err != nil {
 		return nil, fmt.Errorf("session %s: decode upload: %w", s.ID, err)
+	}
+	if err := json.Unmarshal([]byte(captureParams), &s.CaptureParams); err != nil {
+		return nil, fmt.Errorf("session %s: decode capture parameters: %w", s.ID, err)
 	}
 	if result.Valid {
 		if err := json.Unmarshal([]byte(result.String), &s.Result); err != nil {

@@ -52,6 +52,10 @@ func Run(t *testing.T, open OpenFunc) {
 		{"UpdateSessionRollback", testUpdateSessionRollback},
 		{"UpdateSessionNotFound", testUpdateSessionNotFound},
 		{"UpdateSessionConcurrent", testUpdateSessionConcurrent},
+		{"RotateSessionToken", testRotateSessionToken},
+		{"SessionByID", testSessionByID},
+		{"ExpireSessions", testExpireSessions},
+		{"ReferenceFace", testReferenceFace},
 		{"AppendFrames", testAppendFrames},
 		{"AppendFramesCheckError", testAppendFramesCheckError},
 		{"AppendFramesThenSubmit", testAppendFramesThenSubmit},
@@ -288,6 +292,8 @@ func newSession(tenant string) *biometric.Session {
 		UpdatedAt: base,
 		ExpiresAt: base.Add(10 * time.Minute),
 		Metadata:  map[string]string{"consent": "ref-42", "name": "Thandiwe Ngcobo ñ ✓"},
+		CaptureParams: biometric.CaptureParams{FPS: 15, Width: 640, Height: 480, MinFrames: 20, MaxFrames: 300,
+			MinDurationMS: 2000, MaxDurationMS: 20000, MaxFrameBytes: 300 << 10, StepWindowMS: 5000},
 	}
 }
 
@@ -574,6 +580,132 @@ func testUpdateSessionConcurrent(t *testing.T, open OpenFunc) {
 	if got.Metadata["n"] != fmt.Sprint(n) {
 		t.Errorf("after %d concurrent increments n = %s: updates were lost", n, got.Metadata["n"])
 	}
+}
+
+func testRotateSessionToken(t *testing.T, open OpenFunc) {
+	db := newStore(t, open, store.Options{})
+	ctx := t.Context()
+	s := mustCreate(t, db, newSession(uid("tenant_")))
+	other := mustCreate(t, db, newSession(s.Tenant))
+	oldHash, newHash := s.TokenHash, hash()
+
+	got, err := db.UpdateSession(ctx, s.ID, func(x *biometric.Session) error {
+		x.TokenHash = newHash
+		return nil
+	})
+	mustNil(t, err, "UpdateSession rotating the token")
+	if !slices.Equal(got.TokenHash, newHash) {
+		t.Errorf("TokenHash after rotation = %x, want %x", got.TokenHash, newHash)
+	}
+	_, err = db.SessionByTokenHash(ctx, oldHash)
+	wantNotFound(t, err)
+	byNew, err := db.SessionByTokenHash(ctx, newHash)
+	mustNil(t, err, "SessionByTokenHash(new)")
+	if byNew.ID != s.ID {
+		t.Errorf("the new token finds session %s, want %s", byNew.ID, s.ID)
+	}
+
+	// Another session's token hash is refused, and nothing changes.
+	_, err = db.UpdateSession(ctx, s.ID, func(x *biometric.Session) error {
+		x.TokenHash = other.TokenHash
+		x.Status = biometric.StatusInProgress
+		return nil
+	})
+	wantKind(t, err, biometric.KindConflict, "session_exists")
+	after, err := db.Session(ctx, s.Tenant, s.ID)
+	mustNil(t, err, "Session")
+	if !slices.Equal(after.TokenHash, newHash) || after.Status != biometric.StatusCreated {
+		t.Errorf("a refused rotation changed the session: token %x, status %s", after.TokenHash, after.Status)
+	}
+}
+
+func testSessionByID(t *testing.T, open OpenFunc) {
+	db := newStore(t, open, store.Options{})
+	s := mustCreate(t, db, newSession(uid("tenant_")))
+	got, err := db.SessionByID(t.Context(), s.ID)
+	mustNil(t, err, "SessionByID")
+	if diff := cmp.Diff(s, got); diff != "" {
+		t.Errorf("SessionByID mismatch (-want +got):\n%s", diff)
+	}
+	_, err = db.SessionByID(t.Context(), uid("liveness_session_"))
+	wantNotFound(t, err)
+}
+
+func testExpireSessions(t *testing.T, open OpenFunc) {
+	clk := &clock{now: base}
+	db := newStore(t, open, store.Options{Now: clk.Now})
+	ctx := t.Context()
+	// Deadlines decades before every other test's, so that the sweep below
+	// touches no session but these (the database may be shared).
+	deadline := time.Date(1990, 1, 1, 12, 0, 0, 0, time.UTC)
+	tenant := uid("tenant_")
+	create := func(status biometric.SessionStatus, expires time.Time) *biometric.Session {
+		s := newSession(tenant)
+		s.Status, s.ExpiresAt = status, expires
+		return mustCreate(t, db, s)
+	}
+	due := []*biometric.Session{
+		create(biometric.StatusCreated, deadline),
+		create(biometric.StatusInProgress, deadline.Add(-time.Minute)),
+	}
+	kept := map[*biometric.Session]biometric.SessionStatus{
+		create(biometric.StatusCreated, deadline.Add(time.Millisecond)): biometric.StatusCreated,    // not yet due
+		create(biometric.StatusProcessing, deadline.Add(-time.Hour)):    biometric.StatusProcessing, // submitted: never expires
+		create(biometric.StatusCompleted, deadline.Add(-time.Hour)):     biometric.StatusCompleted,
+	}
+
+	clk.Set(base.Add(time.Hour))
+	n, err := db.ExpireSessions(ctx, deadline)
+	mustNil(t, err, "ExpireSessions")
+	if n != int64(len(due)) {
+		t.Errorf("ExpireSessions moved %d sessions, want %d", n, len(due))
+	}
+	for _, s := range due {
+		got, err := db.Session(ctx, tenant, s.ID)
+		mustNil(t, err, "Session")
+		if got.Status != biometric.StatusExpired || !got.UpdatedAt.Equal(ms(clk.Now())) {
+			t.Errorf("due session (was %s): status %s, updated %v; want expired at %v", s.Status, got.Status, got.UpdatedAt, ms(clk.Now()))
+		}
+	}
+	for s, want := range kept {
+		got, err := db.Session(ctx, tenant, s.ID)
+		mustNil(t, err, "Session")
+		if got.Status != want {
+			t.Errorf("session %s expiring at %v: status %s, want %s", s.Status, s.ExpiresAt, got.Status, want)
+		}
+	}
+	if n, err := db.ExpireSessions(ctx, deadline); err != nil || n != 0 {
+		t.Errorf("a second sweep moved %d sessions (err %v), want 0", n, err)
+	}
+}
+
+func testReferenceFace(t *testing.T, open OpenFunc) {
+	db := newStore(t, open, store.Options{})
+	ctx := t.Context()
+	s := mustCreate(t, db, newSession(uid("tenant_")))
+	_, err := db.ReferenceFace(ctx, s.ID)
+	wantNotFound(t, err)
+
+	first := make([]byte, 5000)
+	rand.Read(first)
+	mustNil(t, db.SaveReferenceFace(ctx, s.ID, first), "SaveReferenceFace")
+	got, err := db.ReferenceFace(ctx, s.ID)
+	mustNil(t, err, "ReferenceFace")
+	if !slices.Equal(got, first) {
+		t.Errorf("ReferenceFace returned %d bytes that differ from the %d saved", len(got), len(first))
+	}
+	// Saving again (a retried analysis) replaces the image.
+	second := []byte("\xff\xd8\xff second image")
+	mustNil(t, db.SaveReferenceFace(ctx, s.ID, second), "SaveReferenceFace again")
+	if got, err = db.ReferenceFace(ctx, s.ID); err != nil || !slices.Equal(got, second) {
+		t.Errorf("ReferenceFace after replacing = %q, %v; want %q", got, err, second)
+	}
+	// Deleting the capture keeps the reference face.
+	mustNil(t, db.DeleteCapture(ctx, s.ID), "DeleteCapture")
+	if _, err := db.ReferenceFace(ctx, s.ID); err != nil {
+		t.Errorf("ReferenceFace after DeleteCapture: %v", err)
+	}
+	wantNotFound(t, db.SaveReferenceFace(ctx, uid("liveness_session_"), first))
 }
 
 // newCapture returns a capture whose frames are listed out of index order.

@@ -1,0 +1,206 @@
+// Package jobs runs everify's background work on River, in the store's own
+// database: the liveness analysis of each submitted capture (queued in the
+// transaction that submits it, so that no accepted capture is left without
+// its analysis), and periodic maintenance (expiring sessions whose capture
+// never came). Jobs are durable: they survive restarts, are retried with
+// backoff, and on PostgreSQL are shared by every replica.
+//
+// Without an Analyzer (a build or deployment without the liveness engine)
+// the analysis jobs are not worked but kept queued, and their sessions stay
+// processing: a process with an Analyzer works them when it starts, so no
+// capture is failed for want of an engine that is merely not installed yet.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+
+	"github.com/everify/everify/internal/biometric"
+)
+
+// Analyzer is the liveness engine: it decides on one submitted capture.
+type Analyzer interface {
+	// Analyze decides whether capture c of session s shows a live person.
+	// It returns the result, or a Failure when the capture cannot be
+	// decided on (no usable face, too dark …), and with a result the
+	// encoded image (JPEG) holding the reference face for face match, if
+	// any. An error means the analysis itself broke (a model failed, ctx
+	// ended): the job is retried, and after the last attempt the session
+	// fails with analysis_failed.
+	Analyze(ctx context.Context, s *biometric.Session, c *biometric.Capture) (*biometric.LivenessResult, *biometric.Failure, []byte, error)
+}
+
+// Store is what the workers need from the store (*store.DB).
+type Store interface {
+	biometric.ReferenceFaceStore
+	// SessionByID returns a session whatever its tenant, or ErrNotFound.
+	SessionByID(ctx context.Context, id string) (*biometric.Session, error)
+	UpdateSession(ctx context.Context, id string, fn func(*biometric.Session) error) (*biometric.Session, error)
+	Capture(ctx context.Context, id string) (*biometric.Capture, error)
+	// ExpireSessions moves the sessions still waiting for their capture
+	// whose deadline is at or before now to expired.
+	ExpireSessions(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultWorkers         = 1
+	DefaultAnalysisTimeout = 2 * time.Minute
+	DefaultMaxAttempts     = 5
+	DefaultRetryDelay      = 5 * time.Second
+	DefaultExpiryInterval  = time.Minute
+	defaultPollInterval    = time.Second
+	maxRetryDelay          = 5 * time.Minute
+)
+
+// Config holds a Queue's collaborators and settings.
+type Config struct {
+	// Driver is River's driver over the store's database (required):
+	// riversqlite.New(db) for SQLite, riverdatabasesql.NewWithPgxListener
+	// for PostgreSQL. Its *sql.Tx is the store's, so that the submit hook
+	// can enqueue inside SubmitCapture's transaction.
+	Driver riverdriver.Driver[*sql.Tx]
+	// Store is the store the workers read and update (required).
+	Store Store
+	// Analyzer is the liveness engine; nil keeps analysis jobs queued.
+	Analyzer Analyzer
+	// Logger receives the workers' and River's logs; nothing is logged if
+	// nil.
+	Logger *slog.Logger
+	// Workers is how many analyses this process runs at once;
+	// DefaultWorkers if zero.
+	Workers int
+	// AnalysisTimeout bounds one analysis attempt; DefaultAnalysisTimeout
+	// if zero.
+	AnalysisTimeout time.Duration
+	// MaxAttempts is how often an analysis is tried before its session
+	// fails; DefaultMaxAttempts if zero.
+	MaxAttempts int
+	// RetryDelay is the wait before the first retry; each further retry
+	// waits four times longer, up to 5 minutes. DefaultRetryDelay if zero.
+	RetryDelay time.Duration
+	// ExpiryInterval is how often sessions past their deadline are
+	// expired; DefaultExpiryInterval if zero.
+	ExpiryInterval time.Duration
+	// PollInterval is how often idle workers look for jobs they were not
+	// notified of (SQLite has no notifications); 1 s if zero.
+	PollInterval time.Duration
+	// Now is the clock of completion times and expiry; time.Now if nil.
+	Now func() time.Time
+}
+
+// Queue is the River client: it enqueues analyses and, once started, works
+// the jobs.
+type Queue struct {
+	client      *river.Client[*sql.Tx]
+	maxAttempts int
+	log         *slog.Logger
+}
+
+// analysisQueue is the River queue of the analysis jobs; the maintenance
+// jobs use River's default queue.
+const analysisQueue = "liveness"
+
+// New returns a Queue, which can enqueue at once; Start starts its workers.
+func New(cfg Config) (*Queue, error) {
+	if cfg.Driver == nil || cfg.Store == nil {
+		return nil, errors.New("jobs.New: Driver and Store are required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	timeout := durationOr(cfg.AnalysisTimeout, DefaultAnalysisTimeout)
+	q := &Queue{maxAttempts: cfg.MaxAttempts, log: log}
+	if q.maxAttempts <= 0 {
+		q.maxAttempts = DefaultMaxAttempts
+	}
+
+	workers := river.NewWorkers()
+	// The analysis worker is registered even without an Analyzer, so that
+	// River knows the kind (a job left running by a crashed process is
+	// rescued, not discarded); its queue is then simply not worked.
+	river.AddWorker(workers, &analysisWorker{
+		store: cfg.Store, analyzer: cfg.Analyzer, log: log, now: now, timeout: timeout,
+		retryDelay: durationOr(cfg.RetryDelay, DefaultRetryDelay),
+	})
+	river.AddWorker(workers, &expiryWorker{store: cfg.Store, log: log, now: now})
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}}
+	if cfg.Analyzer != nil {
+		queues[analysisQueue] = river.QueueConfig{MaxWorkers: max(cfg.Workers, DefaultWorkers)}
+	} else {
+		log.Warn("no liveness engine: submitted captures stay queued for analysis until a process with one starts")
+	}
+	poll := durationOr(cfg.PollInterval, defaultPollInterval)
+	client, err := river.NewClient(cfg.Driver, &river.Config{
+		Logger:            log,
+		Workers:           workers,
+		Queues:            queues,
+		JobTimeout:        timeout,
+		FetchPollInterval: poll,
+		FetchCooldown:     min(poll, 100*time.Millisecond), // River's default, unless polling is faster
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(durationOr(cfg.ExpiryInterval, DefaultExpiryInterval)),
+				func() (river.JobArgs, *river.InsertOpts) { return expiryArgs{}, nil },
+				&river.PeriodicJobOpts{ID: expiryArgs{}.Kind(), RunOnStart: true}),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jobs.New: %w", err)
+	}
+	q.client = client
+	return q, nil
+}
+
+// durationOr returns d, or def when d is not positive.
+func durationOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// EnqueueAnalysis queues the analysis of session id in tx, the transaction
+// that submits its capture; it has the signature of the store's
+// SubmitHook.
+func (q *Queue) EnqueueAnalysis(ctx context.Context, tx *sql.Tx, id string) error {
+	_, err := q.client.InsertTx(ctx, tx, analysisArgs{SessionID: id}, &river.InsertOpts{MaxAttempts: q.maxAttempts})
+	if err != nil {
+		return biometric.Wrap(err, "enqueue liveness analysis")
+	}
+	return nil
+}
+
+// Start starts the workers and the periodic jobs; they run until Stop.
+// Cancelling ctx stops them abruptly, cancelling running jobs (which are
+// retried later): pass a context that outlives the graceful Stop.
+func (q *Queue) Start(ctx context.Context) error {
+	if err := q.client.Start(ctx); err != nil {
+		return fmt.Errorf("starting the job workers: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching jobs and waits for the running ones; if ctx ends
+// first, it cancels them (they are retried later, here or elsewhere).
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.client.Stop(ctx)
+	if err == nil || !errors.Is(err, ctx.Err()) {
+		return err
+	}
+	q.log.Warn("jobs still running at shutdown are cancelled; they will be retried")
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return q.client.StopAndCancel(cctx)
+}
