@@ -113,7 +113,6 @@ type Server struct {
 	cors       corsPolicy
 	demoKey    *biometric.APIKey
 	auth       *auth.Authenticator
-	tokens     *auth.Authenticator
 	limiter    *limiter
 	metrics    *metrics
 	docsHTML   []byte
@@ -193,11 +192,7 @@ func New(cfg Config) (*Server, error) {
 	if s.cors, err = newCORSPolicy(cfg.CORSOrigins); err != nil {
 		return nil, err
 	}
-	s.auth = &auth.Authenticator{Keys: cfg.Store, Sessions: cfg.Store, Now: s.now}
-	// Session tokens are checked here without their expiry: each capture
-	// route applies its own deadline (capture.go), so the clock this
-	// authenticator sees is the zero time, before every deadline.
-	s.tokens = &auth.Authenticator{Sessions: cfg.Store, Now: func() time.Time { return time.Time{} }}
+	s.auth = &auth.Authenticator{Keys: cfg.Store, Sessions: cfg.Store}
 	s.limiter = newLimiter(cfg.RateLimit)
 	m, err := newMetrics(s.registry)
 	if err != nil {
@@ -313,7 +308,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route, info *r
 			return err
 		}
 	case sessionToken:
-		sess, err := s.tokens.Session(r.Context(), r.Header.Get("Authorization"))
+		sess, err := s.auth.Session(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
 			return err
 		}

@@ -48,7 +48,7 @@ func TestStartLiveness(t *testing.T) {
 		t.Errorf("the session token is stored in clear")
 	}
 	// The session token authenticates the capture client for this session.
-	a := &auth.Authenticator{Keys: h.store, Sessions: h.store, Now: h.clock.Now}
+	a := &auth.Authenticator{Keys: h.store, Sessions: h.store}
 	if bySession, err := a.Session(context.Background(), "Bearer "+got.SessionToken); err != nil || bySession.ID != got.SessionID {
 		t.Errorf("session token does not authenticate its session: %v", err)
 	}
@@ -120,7 +120,7 @@ func TestStartIsIdempotent(t *testing.T) {
 	h := newHarness(t)
 	key := h.key("acme")
 	id, token := h.startOK(key, "idem-1")
-	a := &auth.Authenticator{Keys: h.store, Sessions: h.store, Now: h.clock.Now}
+	a := &auth.Authenticator{Keys: h.store, Sessions: h.store}
 
 	for _, status := range []biometric.SessionStatus{biometric.StatusCreated, biometric.StatusInProgress, biometric.StatusProcessing} {
 		setStatus(t, h, id, status)
