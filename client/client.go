@@ -84,6 +84,16 @@ func (c *Client) LivenessResults(ctx context.Context, sessionID string) (*Livene
 	return &out, nil
 }
 
+// DeleteBiometrics erases a session's biometric data (frames, reference
+// face); its decision stays. Deleting again is not an error.
+func (c *Client) DeleteBiometrics(ctx context.Context, sessionID string) (*DeleteBiometricsResponse, error) {
+	var out DeleteBiometricsResponse
+	if err := c.do(ctx, http.MethodDelete, "/v1/biometrics/liveness/"+url.PathEscape(sessionID), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // FaceMatch compares the faces of two images.
 func (c *Client) FaceMatch(ctx context.Context, req *FaceMatchRequest) (*FaceMatchResponse, error) {
 	var out FaceMatchResponse

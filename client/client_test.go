@@ -18,6 +18,7 @@ import (
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/imagein"
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/sqlite"
 )
@@ -27,7 +28,7 @@ import (
 func server(t *testing.T, cfg api.Config) (string, *store.DB, string) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir(), store.Options{})
+	st, err := sqlite.Open(ctx, t.TempDir(), store.Options{Sealer: seal.NewSealer(seal.NewKeyring())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,20 @@ type StartLivenessRequest struct {
 	// order (for example ["blink", "turn_left"]); by default the server
 	// picks one at random.
 	ChallengeTypes []string `json:"challenge_types,omitempty"`
-	// Metadata is optional text you attach to the session (consent
-	// reference, correlation id…): at most 16 entries, keys up to 64 and
-	// values up to 256 characters.
+	// Metadata is optional text you attach to the session (correlation
+	// ids…): at most 16 entries, keys up to 64 and values up to 256
+	// characters.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// ConsentReference optionally records your reference to the person's
+	// consent to this biometric check (up to 256 characters); it is stored
+	// with the session and returned with its results.
+	ConsentReference string `json:"consent_reference,omitempty"`
+	// DeviceID optionally identifies the person's device or your
+	// correlation id (1-128 characters of letters, digits and . _ : -).
+	// After 5 failed liveness checks in a row for one device id, new
+	// sessions for it are refused for a cooling-off period (429
+	// device_cooling_off).
+	DeviceID string `json:"device_id,omitempty"`
 }
 
 // ChallengeStep is one action the person is asked to perform.
@@ -140,7 +150,24 @@ type LivenessResultsResponse struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	ExpiresAt   time.Time       `json:"expires_at"`
 	CompletedAt *time.Time      `json:"completed_at,omitempty"`
-	Message     string          `json:"message"`
+	// ConsentReference and DeviceID are those given at start.
+	ConsentReference string `json:"consent_reference,omitempty"`
+	DeviceID         string `json:"device_id,omitempty"`
+	// BiometricsDeletedAt is when the session's biometric data (frames,
+	// reference face, the face's landmarks) was deleted, on request or
+	// after the retention period; the decision stays.
+	BiometricsDeletedAt *time.Time `json:"biometrics_deleted_at,omitempty"`
+	Message             string     `json:"message"`
+}
+
+// DeleteBiometricsResponse is the answer of DELETE
+// /v1/biometrics/liveness/{session_id}.
+type DeleteBiometricsResponse struct {
+	RequestID           string    `json:"request_id"`
+	SessionID           string    `json:"session_id"`
+	Status              string    `json:"status"`
+	BiometricsDeletedAt time.Time `json:"biometrics_deleted_at"`
+	Message             string    `json:"message"`
 }
 
 // Failure says why a session ended failed; when Retryable, start a new

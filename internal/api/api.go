@@ -1,9 +1,9 @@
 // Package api is everify's HTTP transport: the routes of the public API,
 // the middleware every request passes through (request id, panic recovery,
 // access log, Prometheus metrics, API-key and session-token
-// authentication, CORS for the capture endpoints, rate limit, body limits)
-// and the one place where error kinds become HTTP status codes
-// (errors.go). Handlers decode a request, call the store or a use case
+// authentication, CORS for the capture endpoints, rate limits, body
+// limits, request deadlines, the audit record) and the one place where
+// error kinds become HTTP status codes (errors.go). Handlers decode a request, call the store or a use case
 // through an interface, and either render a response or return an error.
 // The capture endpoints implement docs/DESIGN.md, "Capture protocol"
 // (capture.go).
@@ -11,6 +11,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/everify/everify/docs"
+	"github.com/everify/everify/internal/audit"
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/imagein"
@@ -39,7 +41,8 @@ type ImageLoader interface {
 type FaceMatcher interface {
 	// Match compares the most prominent face of source with that of
 	// target. threshold (0-100) decides IsMatch. A missing or unusable
-	// face is an unprocessable error.
+	// face is an unprocessable error whose Field is "source" or "target";
+	// the server replaces it with the request field that held the image.
 	Match(ctx context.Context, source, target *imagein.Image, threshold float64) (*biometric.MatchResult, error)
 	// ReferenceImage returns the image holding the reference face of a
 	// completed, live session, for matches whose source is a session. The
@@ -48,18 +51,48 @@ type FaceMatcher interface {
 	ReferenceImage(ctx context.Context, s *biometric.Session) (*imagein.Image, error)
 }
 
+// Store is what the API keeps its state in: the domain store, plus
+// erasure, device failure counts and the audit log. *store.DB implements
+// it.
+type Store interface {
+	biometric.Store
+	// DeleteBiometrics erases the biometric data of the tenant's session
+	// and returns it as saved; ErrNotFound for a missing or other tenant's
+	// session. Deleting again is not an error.
+	DeleteBiometrics(ctx context.Context, tenant, id string) (*biometric.Session, error)
+	// DeviceFailures returns how many of the device's latest decided
+	// sessions (at most max) failed the liveness check in a row, and when
+	// the latest of them was decided.
+	DeviceFailures(ctx context.Context, tenant, deviceID string, max int) (streak int, last time.Time, err error)
+	// AppendAudit records an audit event that no write recorded.
+	AppendAudit(ctx context.Context, ev *audit.Event) error
+}
+
 // Defaults for the zero fields of Config.
 const (
 	DefaultSessionTTL         = 10 * time.Minute
 	DefaultFaceMatchBodyLimit = 32 << 20 // two inline images of up to 10 MiB each, base64-encoded, and slack
+	DefaultRequestTimeout     = 30 * time.Second
+	DefaultDeviceMaxFailures  = 5
+	DefaultDeviceCoolOff      = 30 * time.Minute
 	defaultBodyLimit          = 64 << 10 // every other JSON body
 	readyTimeout              = 2 * time.Second
 )
 
+// DeviceLimit refuses new sessions for a device id (the start request's
+// device_id) whose last MaxFailures decided sessions all failed the
+// liveness check, until CoolOff after the last of them. The zero value
+// takes DefaultDeviceMaxFailures and DefaultDeviceCoolOff; a negative
+// MaxFailures turns the limit off.
+type DeviceLimit struct {
+	MaxFailures int
+	CoolOff     time.Duration
+}
+
 // Config holds a Server's collaborators and settings.
 type Config struct {
-	// Store persists keys and sessions (required).
-	Store biometric.Store
+	// Store persists keys, sessions and the audit log (required).
+	Store Store
 	// Images loads face-match images (required).
 	Images ImageLoader
 	// Matcher is the face-match engine; nil until one is installed.
@@ -81,6 +114,18 @@ type Config struct {
 	// RateLimit bounds the request rate of each API key; the zero value
 	// means no limit.
 	RateLimit RateLimit
+	// SessionRateLimit bounds the request rate of each session token on
+	// the capture endpoints; the zero value means no limit.
+	SessionRateLimit RateLimit
+	// Limiter keeps the rate limits' buckets; an in-memory one (right for
+	// a single process) if nil. Replicas share a database's (*store.DB).
+	Limiter Limiter
+	// Device limits failed liveness checks per device id.
+	Device DeviceLimit
+	// RequestTimeout bounds each API request's work (the face-match and
+	// frame upload routes get twice as long); DefaultRequestTimeout if
+	// zero.
+	RequestTimeout time.Duration
 	// FaceMatchBodyLimit is the largest face-match request body;
 	// DefaultFaceMatchBodyLimit if zero.
 	FaceMatchBodyLimit int64
@@ -101,23 +146,27 @@ type Config struct {
 
 // Server is the HTTP API. It implements http.Handler.
 type Server struct {
-	store      biometric.Store
-	images     ImageLoader
-	matcher    FaceMatcher
-	challenges ChallengePolicy
-	log        *slog.Logger
-	registry   *prometheus.Registry
-	now        func() time.Time
-	sessionTTL time.Duration
-	capture    biometric.CaptureParams
-	cors       corsPolicy
-	demoKey    *biometric.APIKey
-	auth       *auth.Authenticator
-	limiter    *limiter
-	metrics    *metrics
-	docsHTML   []byte
-	routes     []route
-	handler    http.Handler
+	store       Store
+	images      ImageLoader
+	matcher     FaceMatcher
+	challenges  ChallengePolicy
+	log         *slog.Logger
+	registry    *prometheus.Registry
+	now         func() time.Time
+	sessionTTL  time.Duration
+	capture     biometric.CaptureParams
+	cors        corsPolicy
+	demoKey     *biometric.APIKey
+	auth        *auth.Authenticator
+	limiter     Limiter
+	keyRate     RateLimit
+	sessionRate RateLimit
+	device      DeviceLimit
+	timeout     time.Duration
+	metrics     *metrics
+	docsHTML    []byte
+	routes      []route
+	handler     http.Handler
 }
 
 // access says how a route authenticates its caller.
@@ -137,7 +186,13 @@ type route struct {
 	access       access
 	scope        biometric.Scope
 	maxBody      int64 // 0: the route reads no body
-	handle       func(w http.ResponseWriter, r *http.Request) error
+	slow         bool  // gets twice the request timeout (large bodies, image fetches)
+	// audit is the action the route's requests are recorded as ("": not
+	// recorded); auditInTx records it in the transaction of the
+	// request's first write (see audit.Pending).
+	audit     string
+	auditInTx bool
+	handle    func(w http.ResponseWriter, r *http.Request) error
 }
 
 func (rt route) pattern() string { return rt.method + " " + rt.path }
@@ -155,15 +210,32 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("api.New: missing %s", strings.Join(missing, ", "))
 	}
 	s := &Server{
-		store:      cfg.Store,
-		images:     cfg.Images,
-		matcher:    cfg.Matcher,
-		challenges: cfg.Challenges,
-		log:        cfg.Logger,
-		registry:   cfg.Registry,
-		now:        cfg.Now,
-		sessionTTL: cfg.SessionTTL,
-		demoKey:    cfg.DemoKey,
+		store:       cfg.Store,
+		images:      cfg.Images,
+		matcher:     cfg.Matcher,
+		challenges:  cfg.Challenges,
+		log:         cfg.Logger,
+		registry:    cfg.Registry,
+		now:         cfg.Now,
+		sessionTTL:  cfg.SessionTTL,
+		demoKey:     cfg.DemoKey,
+		limiter:     cfg.Limiter,
+		keyRate:     cfg.RateLimit,
+		sessionRate: cfg.SessionRateLimit,
+		device:      cfg.Device,
+		timeout:     cfg.RequestTimeout,
+	}
+	if s.limiter == nil {
+		s.limiter = NewMemoryLimiter()
+	}
+	if s.device.MaxFailures == 0 {
+		s.device.MaxFailures = DefaultDeviceMaxFailures
+	}
+	if s.device.CoolOff <= 0 {
+		s.device.CoolOff = DefaultDeviceCoolOff
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultRequestTimeout
 	}
 	if s.challenges == nil {
 		s.challenges = RandomChallenge{Steps: 1}
@@ -193,7 +265,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.auth = &auth.Authenticator{Keys: cfg.Store, Sessions: cfg.Store}
-	s.limiter = newLimiter(cfg.RateLimit)
 	m, err := newMetrics(s.registry)
 	if err != nil {
 		return nil, err
@@ -211,15 +282,17 @@ func New(cfg Config) (*Server, error) {
 		{method: "GET", path: "/openapi.yaml", handle: serveOpenAPI},
 		{method: "GET", path: "/docs", handle: s.serveDocs},
 		{method: "POST", path: "/v1/biometrics/liveness/start", access: apiKey, scope: biometric.ScopeLiveness,
-			maxBody: defaultBodyLimit, handle: s.startLiveness},
+			maxBody: defaultBodyLimit, audit: audit.ActionStart, auditInTx: true, handle: s.startLiveness},
 		{method: "GET", path: "/v1/biometrics/liveness/{session_id}/results", access: apiKey, scope: biometric.ScopeLiveness,
-			handle: s.livenessResults},
+			audit: audit.ActionResults, handle: s.livenessResults},
+		{method: "DELETE", path: "/v1/biometrics/liveness/{session_id}", access: apiKey, scope: biometric.ScopeLiveness,
+			audit: audit.ActionDelete, auditInTx: true, handle: s.deleteBiometrics},
 		{method: "POST", path: "/v1/biometrics/face-match", access: apiKey, scope: biometric.ScopeFaceMatch,
-			maxBody: faceMatchLimit, handle: s.faceMatch},
+			maxBody: faceMatchLimit, slow: true, audit: audit.ActionFaceMatch, handle: s.faceMatch},
 		{method: "POST", path: "/v1/biometrics/liveness/{session_id}/frames", access: sessionToken,
-			maxBody: frameBatchLimit(s.capture), handle: s.uploadFrames},
+			maxBody: frameBatchLimit(s.capture), slow: true, audit: audit.ActionFrames, auditInTx: true, handle: s.uploadFrames},
 		{method: "POST", path: "/v1/biometrics/liveness/{session_id}/complete", access: sessionToken,
-			maxBody: defaultBodyLimit, handle: s.completeCapture},
+			maxBody: defaultBodyLimit, audit: audit.ActionComplete, auditInTx: true, handle: s.completeCapture},
 		{method: "GET", path: "/v1/biometrics/liveness/{session_id}/status", access: sessionToken,
 			handle: s.captureStatus},
 		{method: "GET", path: "/sdk/{file}", handle: serveFiles},
@@ -228,8 +301,9 @@ func New(cfg Config) (*Server, error) {
 		s.routes = append(s.routes,
 			route{method: "GET", path: "/demo/{$}", handle: serveFiles},
 			route{method: "GET", path: "/demo/{file}", handle: serveFiles},
-			route{method: "POST", path: "/demo/api/session", access: demo, maxBody: defaultBodyLimit, handle: s.demoStart},
-			route{method: "GET", path: "/demo/api/session/{session_id}", access: demo, handle: s.livenessResults},
+			route{method: "POST", path: "/demo/api/session", access: demo, maxBody: defaultBodyLimit,
+				audit: audit.ActionStart, auditInTx: true, handle: s.demoStart},
+			route{method: "GET", path: "/demo/api/session/{session_id}", access: demo, audit: audit.ActionResults, handle: s.livenessResults},
 		)
 	}
 	s.routes = append(s.routes, s.preflightRoutes()...)
@@ -240,8 +314,13 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// newMux registers every route, a 405 answer for the other methods of each
-// path, and a 404 answer for every other path, all in the JSON envelope.
+// newMux registers every route and, for requests that match none, a
+// fallback: a 405 answer for the other methods of each path and a 404
+// answer for every other path, all in the JSON envelope. The 405 answers
+// live in a mux of their own, with method-less patterns, because mixing
+// them with the method patterns would make a path like
+// /v1/biometrics/liveness/start conflict with DELETE
+// /v1/biometrics/liveness/{session_id}.
 func (s *Server) newMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}
@@ -256,37 +335,59 @@ func (s *Server) newMux() *http.ServeMux {
 			allowed[rt.path] = append(allowed[rt.path], http.MethodHead)
 		}
 	}
+	unmatched := http.NewServeMux()
 	for _, p := range paths {
 		allow := strings.Join(allowed[p], ", ")
-		mux.Handle(p, s.fallback(p, func(w http.ResponseWriter, r *http.Request) error {
+		unmatched.Handle(p, s.fallback(p, func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Allow", allow)
 			return biometric.Errorf(kindMethodNotAllowed, "method_not_allowed",
 				"%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow)
 		}))
 	}
-	mux.Handle("/", s.fallback("unmatched", func(w http.ResponseWriter, r *http.Request) error {
+	unmatched.Handle("/", s.fallback("unmatched", func(w http.ResponseWriter, r *http.Request) error {
 		return biometric.Errorf(biometric.KindNotFound, "route_not_found",
 			"There is no endpoint at %s; see /docs for the API.", r.URL.Path)
 	}))
+	mux.Handle("/", unmatched)
 	return mux
 }
 
-// endpoint wraps a route's handler with authentication, the rate limit and
-// the body limit, and renders its error if it returns one.
+// endpoint wraps a route's handler with its deadline, authentication, the
+// rate limits, the body limit and its audit record, and renders its error
+// if it returns one.
 func (s *Server) endpoint(rt route) http.Handler {
 	pattern := rt.pattern()
+	timeout := s.timeout
+	if rt.slow {
+		timeout *= 2
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := infoFrom(r.Context())
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+		info := infoFrom(ctx)
 		info.route = pattern
 		if rt.access == sessionToken {
 			s.cors.allow(w.Header(), r)
 		}
-		if err := s.admit(w, r, rt, info); err != nil {
-			s.writeError(w, r, err)
-			return
+		err := s.admit(w, r, rt, info)
+		var pending *audit.Pending
+		if rt.audit != "" && (info.key != nil || info.session != nil) {
+			ctx, pending = audit.WithPending(ctx, s.auditEvent(r, rt, info), rt.auditInTx)
+			r = r.WithContext(ctx)
 		}
-		if err := rt.handle(w, r); err != nil {
+		if err == nil {
+			err = rt.handle(w, r)
+		}
+		if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			err = &biometric.Error{Kind: biometric.KindUnavailable, Code: "request_timeout", Err: err,
+				Message: fmt.Sprintf("The request took longer than this endpoint's limit of %s; retry, with smaller images if it sends any.", timeout)}
+		}
+		if err != nil {
 			s.writeError(w, r, err)
+		}
+		if pending != nil {
+			s.recordAudit(r, pending, err)
 		}
 	})
 }
@@ -304,7 +405,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route, info *r
 		if err := auth.RequireScope(k, rt.scope); err != nil {
 			return err
 		}
-		if err := s.limiter.allow(k.ID, s.now()); err != nil {
+		if err := s.takeToken(r.Context(), "key:"+k.ID, s.keyRate, "This API key"); err != nil {
 			return err
 		}
 	case sessionToken:
@@ -317,9 +418,12 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route, info *r
 			return errSessionNotFound
 		}
 		info.session = sess
+		if err := s.takeToken(r.Context(), "session:"+sess.ID, s.sessionRate, "This session"); err != nil {
+			return err
+		}
 	case demo:
 		info.key = s.demoKey
-		if err := s.limiter.allow(s.demoKey.ID, s.now()); err != nil {
+		if err := s.takeToken(r.Context(), "key:"+s.demoKey.ID, s.keyRate, "The demo"); err != nil {
 			return err
 		}
 	}

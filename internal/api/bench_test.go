@@ -21,6 +21,7 @@ import (
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/imagein"
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/sqlite"
 )
@@ -50,7 +51,7 @@ func cameraFrame(b *testing.B) []byte {
 // the batch in one transaction.
 func BenchmarkUploadBatch(b *testing.B) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, b.TempDir(), store.Options{})
+	st, err := sqlite.Open(ctx, b.TempDir(), store.Options{Sealer: seal.NewSealer(seal.NewKeyring())})
 	if err != nil {
 		b.Fatal(err)
 	}

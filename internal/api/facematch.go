@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 
 	"github.com/everify/everify/client"
+	"github.com/everify/everify/internal/audit"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/imagein"
 )
@@ -42,6 +44,9 @@ func (s *Server) faceMatch(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var session *biometric.Session
 	if req.SourceSessionID != "" {
+		if p := audit.PendingFrom(ctx); p != nil && len(req.SourceSessionID) <= maxAuditSessionID {
+			p.Update(func(ev *audit.Event) { ev.SessionID = req.SourceSessionID })
+		}
 		if session, err = s.sourceSession(ctx, apiKeyOf(r).Tenant, req.SourceSessionID); err != nil {
 			return err
 		}
@@ -67,8 +72,17 @@ func (s *Server) faceMatch(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := s.matcher.Match(ctx, src, images[0], threshold)
 	if err != nil {
-		return err
+		sourceField := source.Field
+		if session != nil {
+			sourceField = "source_session_id"
+		}
+		return imageFieldError(err, sourceField, target.Field)
 	}
+	decision := "no_match"
+	if res.IsMatch {
+		decision = "match"
+	}
+	setDecision(ctx, decision)
 	s.writeJSON(w, r, http.StatusOK, client.FaceMatchResponse{
 		RequestID: requestID(ctx),
 		Status:    "completed",
@@ -157,6 +171,10 @@ func (s *Server) sourceSession(ctx context.Context, tenant, id string) (*biometr
 		return nil, invalidFieldKind(biometric.KindConflict, "source_session_id", "session_not_live",
 			"The liveness session did not pass the liveness check, so its face cannot be used as a match source.")
 	}
+	if sess.BiometricsDeletedAt != nil {
+		return nil, invalidFieldKind(biometric.KindGone, "source_session_id", "session_biometrics_deleted",
+			"The liveness session's face was deleted (on request, or after the retention period), so it cannot be a match source; run a new liveness session.")
+	}
 	return sess, nil
 }
 
@@ -192,4 +210,20 @@ func (s *Server) loadImages(ctx context.Context, sources []imagein.Source) ([]*i
 	}
 	wg.Wait()
 	return images, first
+}
+
+// imageFieldError names the request field of the image at fault in a
+// FaceMatcher error, which names only its side ("source" or "target").
+func imageFieldError(err error, sourceField, targetField string) error {
+	var e *biometric.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Field {
+	case "source":
+		e.Field = sourceField
+	case "target":
+		e.Field = targetField
+	}
+	return err
 }

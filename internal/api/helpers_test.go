@@ -22,6 +22,7 @@ import (
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/imagein"
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/sqlite"
 )
@@ -83,7 +84,7 @@ func newHarness(t *testing.T, edit ...func(*api.Config)) *harness {
 	t.Helper()
 	clk := &clock{t: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}
 	h := &harness{t: t, clock: clk}
-	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{Now: clk.Now,
+	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{Now: clk.Now, Sealer: seal.NewSealer(seal.NewKeyring()),
 		SubmitHook: func(ctx context.Context, tx *sql.Tx, id string) error {
 			if h.onSubmit == nil {
 				return nil

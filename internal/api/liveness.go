@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/everify/everify/client"
+	"github.com/everify/everify/internal/audit"
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
 )
@@ -21,6 +24,8 @@ const (
 	maxMetadataEntries    = 16
 	maxMetadataKey        = 64
 	maxMetadataValue      = 256
+	maxConsentReference   = 256
+	maxDeviceID           = 128
 )
 
 // startLiveness creates a session for the caller's tenant, or returns the
@@ -61,6 +66,9 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, req *client.Start
 		return err
 	}
 	key := apiKeyOf(r)
+	if err := s.checkDevice(r.Context(), key.Tenant, req.DeviceID); err != nil {
+		return err
+	}
 	now := s.now().UTC()
 	token, hash := auth.NewSessionToken()
 	sess, created, err := s.store.CreateSession(r.Context(), &biometric.Session{
@@ -75,6 +83,8 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, req *client.Start
 		UpdatedAt:          now,
 		ExpiresAt:          now.Add(s.sessionTTL),
 		Metadata:           req.Metadata,
+		ConsentReference:   req.ConsentReference,
+		DeviceID:           req.DeviceID,
 		CaptureParams:      s.capture,
 	})
 	if err != nil {
@@ -132,6 +142,14 @@ func checkStartRequest(req *client.StartLivenessRequest) ([]biometric.ChallengeT
 	if err := checkClientSessionToken(req.ClientSessionToken); err != nil {
 		return nil, err
 	}
+	if req.DeviceID != "" && !identifier(req.DeviceID, maxDeviceID) {
+		return nil, invalidField("device_id", "invalid_device_id",
+			"device_id must be 1-%d characters of letters, digits and . _ : - (or left out).", maxDeviceID)
+	}
+	if len(req.ConsentReference) > maxConsentReference || !printable(req.ConsentReference) {
+		return nil, invalidField("consent_reference", "invalid_consent_reference",
+			"consent_reference must be at most %d bytes of printable text.", maxConsentReference)
+	}
 	var requested []biometric.ChallengeType
 	seen := map[biometric.ChallengeType]bool{}
 	for _, c := range req.ChallengeTypes {
@@ -168,16 +186,34 @@ func checkClientSessionToken(t string) error {
 		return invalidField("client_session_token", "missing_client_session_token",
 			"client_session_token is required: send your own unique identifier for this session.")
 	}
-	ok := len(t) <= maxClientSessionToken
-	for i := 0; ok && i < len(t); i++ {
-		c := t[i]
-		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-'
-	}
-	if !ok {
+	if !identifier(t, maxClientSessionToken) {
 		return invalidField("client_session_token", "invalid_client_session_token",
 			"client_session_token must be 1-%d characters of letters, digits and . _ : -", maxClientSessionToken)
 	}
 	return nil
+}
+
+// identifier reports whether t is 1-max characters of [A-Za-z0-9._:-].
+func identifier(t string, max int) bool {
+	ok := t != "" && len(t) <= max
+	for i := 0; ok && i < len(t); i++ {
+		c := t[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-'
+	}
+	return ok
+}
+
+// printable reports whether t is valid UTF-8 without control characters.
+func printable(t string) bool {
+	if !utf8.ValidString(t) {
+		return false
+	}
+	for _, c := range t {
+		if unicode.IsControl(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // invalidField returns a 400 naming the field at fault.
@@ -218,14 +254,18 @@ func (s *Server) livenessResults(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	setDecision(r.Context(), audit.SessionDecision(sess))
 	resp := client.LivenessResultsResponse{
-		RequestID:   requestID(r.Context()),
-		SessionID:   sess.ID,
-		Status:      string(sess.Status),
-		CreatedAt:   sess.CreatedAt.UTC(),
-		ExpiresAt:   sess.ExpiresAt.UTC(),
-		CompletedAt: sess.CompletedAt,
-		Message:     statusMessage(sess),
+		RequestID:           requestID(r.Context()),
+		SessionID:           sess.ID,
+		Status:              string(sess.Status),
+		CreatedAt:           sess.CreatedAt.UTC(),
+		ExpiresAt:           sess.ExpiresAt.UTC(),
+		CompletedAt:         sess.CompletedAt,
+		ConsentReference:    sess.ConsentReference,
+		DeviceID:            sess.DeviceID,
+		BiometricsDeletedAt: sess.BiometricsDeletedAt,
+		Message:             statusMessage(sess),
 	}
 	if sess.Status == biometric.StatusCompleted {
 		resp.Result = wireLivenessResult(sess.Result)

@@ -16,7 +16,12 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
-	handler  http.Handler // serves the whole registry
+	// refused counts requests refused by an abuse limit, by reason
+	// (rate_limited, device_cooling_off).
+	refused *prometheus.CounterVec
+	// auditFailures counts audit records that could not be written.
+	auditFailures prometheus.Counter
+	handler       http.Handler // serves the whole registry
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -34,9 +39,17 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "everify_http_requests_in_flight",
 			Help: "HTTP requests being answered.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "everify_requests_refused_total",
+			Help: "Requests refused by an abuse limit, by reason (rate_limited, device_cooling_off).",
+		}, []string{"reason"}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "everify_audit_write_failures_total",
+			Help: "Audit records of answered requests that could not be written.",
+		}),
 		handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.refused, m.auditFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering HTTP metrics: %w", err)
 		}

@@ -1,85 +1,95 @@
 package api
 
 import (
+	"context"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/everify/everify/internal/biometric"
 )
 
-// RateLimit bounds each API key's request rate with a token bucket: Burst
-// requests at once, refilled at PerSecond. The limit is kept in memory, per
-// process: with N replicas a key may reach N times the rate.
+// RateLimit is a token bucket: Burst requests at once, refilled at
+// PerSecond. A zero PerSecond means no limit.
 type RateLimit struct {
 	PerSecond float64
 	Burst     int
 }
 
-// limiter holds one token bucket per API key.
-type limiter struct {
-	rate    RateLimit
-	mu      sync.Mutex
-	buckets map[string]*bucket
-	swept   time.Time
+// Limiter keeps the token buckets. TakeToken takes one token from bucket
+// (created full on first use) and returns 0, or how long to wait before
+// the next token when there is none. The in-memory limiter
+// (NewMemoryLimiter) holds one process's buckets; *store.DB keeps them in
+// the database, so that replicas on one PostgreSQL database share them.
+type Limiter interface {
+	TakeToken(ctx context.Context, bucket string, perSecond float64, burst int, now time.Time) (time.Duration, error)
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
+// memoryLimiter is a Limiter in this process's memory: the generic cell
+// rate algorithm, one theoretical arrival time per bucket.
+type memoryLimiter struct {
+	mu    sync.Mutex
+	tat   map[string]time.Time
+	swept time.Time
 }
 
-// newLimiter returns a limiter, or nil (no limit) for a zero RateLimit.
-func newLimiter(rate RateLimit) *limiter {
-	if rate.PerSecond <= 0 {
-		return nil
-	}
-	if rate.Burst < 1 {
-		rate.Burst = 1
-	}
-	return &limiter{rate: rate, buckets: map[string]*bucket{}}
-}
+// NewMemoryLimiter returns a Limiter whose buckets live in this process:
+// right for one process (SQLite), wrong for several replicas, which would
+// each allow the full rate.
+func NewMemoryLimiter() Limiter { return &memoryLimiter{tat: map[string]time.Time{}} }
 
-// allow takes a token from key's bucket, or returns a rate_limited error
-// saying when the next token will be there.
-func (l *limiter) allow(key string, now time.Time) error {
-	if l == nil {
-		return nil
+// TakeToken implements Limiter with the same arithmetic as the store's.
+func (l *memoryLimiter) TakeToken(_ context.Context, bucket string, perSecond float64, burst int, now time.Time) (time.Duration, error) {
+	if perSecond <= 0 {
+		return 0, nil
 	}
+	interval := max(time.Duration(math.Round(float64(time.Second)/perSecond)), time.Microsecond)
+	tolerance := interval * time.Duration(max(burst, 1))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweep(now)
-	burst := float64(l.rate.Burst)
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{tokens: burst, last: now}
-		l.buckets[key] = b
+	tat := l.tat[bucket]
+	if tat.Before(now) {
+		tat = now
 	}
-	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
-		b.tokens = min(burst, b.tokens+elapsed*l.rate.PerSecond)
-		b.last = now
+	next := tat.Add(interval)
+	if wait := next.Sub(now) - tolerance; wait > 0 {
+		return wait, nil
 	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return nil
-	}
-	wait := time.Duration((1 - b.tokens) / l.rate.PerSecond * float64(time.Second))
-	e := biometric.Errorf(biometric.KindRateLimited, "rate_limited",
-		"This API key has sent more than %g requests per second (bursts of %d); wait before retrying.", l.rate.PerSecond, l.rate.Burst)
-	e.RetryAfter = wait
-	return e
+	l.tat[bucket] = next
+	return 0, nil
 }
 
-// sweep drops, once a minute, the buckets that have been full for a while,
-// so that the map does not grow with every key ever seen.
-func (l *limiter) sweep(now time.Time) {
+// sweep drops, once a minute, the buckets that are full again, so that the
+// map does not grow with every key and session ever seen.
+func (l *memoryLimiter) sweep(now time.Time) {
 	if now.Sub(l.swept) < time.Minute {
 		return
 	}
 	l.swept = now
-	full := time.Duration(float64(l.rate.Burst) / l.rate.PerSecond * float64(time.Second))
-	for k, b := range l.buckets {
-		if now.Sub(b.last) > full {
-			delete(l.buckets, k)
+	for k, tat := range l.tat {
+		if tat.Before(now) {
+			delete(l.tat, k)
 		}
 	}
+}
+
+// takeToken applies rate to bucket, returning a rate_limited error that
+// says when to retry; who names what is limited in the message.
+func (s *Server) takeToken(ctx context.Context, bucket string, rate RateLimit, who string) error {
+	if rate.PerSecond <= 0 {
+		return nil
+	}
+	wait, err := s.limiter.TakeToken(ctx, bucket, rate.PerSecond, rate.Burst, s.now())
+	if err != nil {
+		return err
+	}
+	if wait <= 0 {
+		return nil
+	}
+	s.metrics.refused.WithLabelValues("rate_limited").Inc()
+	e := biometric.Errorf(biometric.KindRateLimited, "rate_limited",
+		"%s has sent more than %g requests per second (bursts of %d); wait before retrying.", who, rate.PerSecond, max(rate.Burst, 1))
+	e.RetryAfter = wait
+	return e
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/everify/everify/docs"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/imagein"
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/sqlite"
 )
@@ -27,7 +28,7 @@ func TestRoutesAreDocumented(t *testing.T) {
 	if err := doc.Validate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{})
+	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{Sealer: seal.NewSealer(seal.NewKeyring())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,14 @@ import (
 
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/sqlite"
 )
 
 func openStore(t *testing.T) *store.DB {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{})
+	st, err := sqlite.Open(context.Background(), t.TempDir(), store.Options{Sealer: seal.NewSealer(seal.NewKeyring())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,8 +94,20 @@ type Session struct {
 	CompletedAt *time.Time
 	Result      *LivenessResult
 	Failure     *Failure
-	// Metadata the tenant attached at start (consent reference, correlation id …).
+	// Metadata the tenant attached at start (correlation ids …).
 	Metadata map[string]string
+	// ConsentReference is the tenant's reference to the data subject's
+	// consent to this processing, given at start and returned with the
+	// result; empty when none was given.
+	ConsentReference string
+	// DeviceID is the client-supplied device or correlation id given at
+	// start, against which failed liveness checks are counted; empty when
+	// none was given.
+	DeviceID string
+	// BiometricsDeletedAt is when the session's biometric data (frames,
+	// reference face, the face's landmarks in Result) was erased, on
+	// request or by retention; nil while it is kept. The decision stays.
+	BiometricsDeletedAt *time.Time
 	// Upload counts what the capture client has uploaded so far.
 	Upload Upload
 	// CaptureParams are the capture limits issued with the session; the

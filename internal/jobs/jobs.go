@@ -1,9 +1,12 @@
 // Package jobs runs everify's background work on River, in the store's own
 // database: the liveness analysis of each submitted capture (queued in the
 // transaction that submits it, so that no accepted capture is left without
-// its analysis), and periodic maintenance (expiring sessions whose capture
-// never came). Jobs are durable: they survive restarts, are retried with
-// backoff, and on PostgreSQL are shared by every replica.
+// its analysis), the signed webhook delivery of each finished session
+// (queued in the transaction that finishes it), and periodic maintenance
+// (expiring sessions whose capture never came; purging biometric data,
+// then decisions and audit records, after their retention). Jobs are
+// durable: they survive restarts, are retried with backoff, and on
+// PostgreSQL are shared by every replica.
 //
 // Without an Analyzer (a build or deployment without the liveness engine)
 // the analysis jobs are not worked but kept queued, and their sessions stay
@@ -17,11 +20,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 
+	"github.com/everify/everify/internal/audit"
+	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
 )
 
@@ -39,14 +45,37 @@ type Analyzer interface {
 
 // Store is what the workers need from the store (*store.DB).
 type Store interface {
-	biometric.ReferenceFaceStore
 	// SessionByID returns a session whatever its tenant, or ErrNotFound.
 	SessionByID(ctx context.Context, id string) (*biometric.Session, error)
-	UpdateSession(ctx context.Context, id string, fn func(*biometric.Session) error) (*biometric.Session, error)
+	// CompleteSession is UpdateSession that also stores face (sealed) as
+	// the reference face when fn leaves the session completed and live,
+	// in the same transaction; a completion also enqueues the webhook.
+	CompleteSession(ctx context.Context, id string, face []byte, fn func(*biometric.Session) error) (*biometric.Session, error)
 	Capture(ctx context.Context, id string) (*biometric.Capture, error)
 	// ExpireSessions moves the sessions still waiting for their capture
 	// whose deadline is at or before now to expired.
 	ExpireSessions(ctx context.Context, now time.Time) (int64, error)
+	// PurgeBiometrics erases the biometric data of up to limit sessions
+	// created at or before before, and returns how many it erased.
+	PurgeBiometrics(ctx context.Context, before time.Time, limit int) (int, error)
+	// PurgeSessions and PurgeAudit delete up to limit sessions (whose
+	// biometrics are gone) and audit records from at or before before.
+	PurgeSessions(ctx context.Context, before time.Time, limit int) (int64, error)
+	PurgeAudit(ctx context.Context, before time.Time, limit int) (int64, error)
+	// PurgeRateLimits deletes the rate limit buckets that are full at now.
+	PurgeRateLimits(ctx context.Context, now time.Time) (int64, error)
+	// WebhookTarget returns the tenant's webhook URL and signing secret,
+	// or ErrNotFound.
+	WebhookTarget(ctx context.Context, tenant string) (url string, secret []byte, err error)
+	// AppendAudit records an audit event.
+	AppendAudit(ctx context.Context, ev *audit.Event) error
+}
+
+// HTTPDoer sends webhook requests; *http.Client implements it. The one the
+// service uses must refuse internal destinations (cmd builds it on the
+// image fetcher's SSRF guard) and must not follow redirects.
+type HTTPDoer interface {
+	Do(*http.Request) (*http.Response, error)
 }
 
 // Defaults for the zero fields of Config.
@@ -56,8 +85,20 @@ const (
 	DefaultMaxAttempts     = 5
 	DefaultRetryDelay      = 5 * time.Second
 	DefaultExpiryInterval  = time.Minute
+	// DefaultBiometricRetention is how long frames and reference faces
+	// are kept (measured from the session's start).
+	DefaultBiometricRetention = 24 * time.Hour
+	// DefaultRecordRetention is how long decisions and audit records are
+	// kept.
+	DefaultRecordRetention = 365 * 24 * time.Hour
+	DefaultPurgeInterval   = 10 * time.Minute
+	DefaultWebhookAttempts = 10
+	DefaultWebhookDelay    = 10 * time.Second
+	DefaultWebhookTimeout  = 10 * time.Second
 	defaultPollInterval    = time.Second
 	maxRetryDelay          = 5 * time.Minute
+	maxWebhookRetryDelay   = time.Hour
+	webhookWorkers         = 4
 )
 
 // Config holds a Queue's collaborators and settings.
@@ -92,21 +133,51 @@ type Config struct {
 	// PollInterval is how often idle workers look for jobs they were not
 	// notified of (SQLite has no notifications); 1 s if zero.
 	PollInterval time.Duration
-	// Now is the clock of completion times and expiry; time.Now if nil.
+	// Now is the clock of completion times, expiry and retention;
+	// time.Now if nil.
 	Now func() time.Time
+
+	// BiometricRetention is how long a session's frames and reference
+	// face are kept after it started; DefaultBiometricRetention if zero.
+	BiometricRetention time.Duration
+	// RecordRetention is how long decisions (sessions without their
+	// biometrics) and audit records are kept; DefaultRecordRetention if
+	// zero. It may not be shorter than BiometricRetention.
+	RecordRetention time.Duration
+	// PurgeInterval is how often the retention purge runs;
+	// DefaultPurgeInterval if zero.
+	PurgeInterval time.Duration
+
+	// WebhookClient delivers webhooks; nil keeps deliveries queued (a
+	// process with one delivers them).
+	WebhookClient HTTPDoer
+	// WebhookAttempts is how often a delivery is tried;
+	// DefaultWebhookAttempts if zero.
+	WebhookAttempts int
+	// WebhookRetryDelay is the wait before a delivery's first retry; each
+	// next one waits four times longer, up to an hour.
+	// DefaultWebhookDelay if zero.
+	WebhookRetryDelay time.Duration
+	// WebhookTimeout bounds one delivery attempt; DefaultWebhookTimeout if
+	// zero.
+	WebhookTimeout time.Duration
 }
 
 // Queue is the River client: it enqueues analyses and, once started, works
 // the jobs.
 type Queue struct {
-	client      *river.Client[*sql.Tx]
-	maxAttempts int
-	log         *slog.Logger
+	client          *river.Client[*sql.Tx]
+	maxAttempts     int
+	webhookAttempts int
+	log             *slog.Logger
 }
 
-// analysisQueue is the River queue of the analysis jobs; the maintenance
-// jobs use River's default queue.
-const analysisQueue = "liveness"
+// The River queues: analyses and webhook deliveries have their own, the
+// maintenance jobs use River's default queue.
+const (
+	analysisQueue = "liveness"
+	webhookQueue  = "webhooks"
+)
 
 // New returns a Queue, which can enqueue at once; Start starts its workers.
 func New(cfg Config) (*Queue, error) {
@@ -122,10 +193,21 @@ func New(cfg Config) (*Queue, error) {
 		now = time.Now
 	}
 	timeout := durationOr(cfg.AnalysisTimeout, DefaultAnalysisTimeout)
-	q := &Queue{maxAttempts: cfg.MaxAttempts, log: log}
+	q := &Queue{maxAttempts: cfg.MaxAttempts, webhookAttempts: cfg.WebhookAttempts, log: log}
 	if q.maxAttempts <= 0 {
 		q.maxAttempts = DefaultMaxAttempts
 	}
+	if q.webhookAttempts <= 0 {
+		q.webhookAttempts = DefaultWebhookAttempts
+	}
+	retention := retention{
+		biometrics: durationOr(cfg.BiometricRetention, DefaultBiometricRetention),
+		records:    durationOr(cfg.RecordRetention, DefaultRecordRetention),
+	}
+	if retention.records < retention.biometrics {
+		return nil, fmt.Errorf("jobs.New: the record retention (%s) is shorter than the biometric retention (%s)", retention.records, retention.biometrics)
+	}
+	webhookTimeout := durationOr(cfg.WebhookTimeout, DefaultWebhookTimeout)
 
 	workers := river.NewWorkers()
 	// The analysis worker is registered even without an Analyzer, so that
@@ -136,11 +218,21 @@ func New(cfg Config) (*Queue, error) {
 		retryDelay: durationOr(cfg.RetryDelay, DefaultRetryDelay),
 	})
 	river.AddWorker(workers, &expiryWorker{store: cfg.Store, log: log, now: now})
+	river.AddWorker(workers, &purgeWorker{store: cfg.Store, log: log, now: now, retention: retention})
+	river.AddWorker(workers, &webhookWorker{
+		store: cfg.Store, client: cfg.WebhookClient, log: log, now: now, timeout: webhookTimeout,
+		retryDelay: durationOr(cfg.WebhookRetryDelay, DefaultWebhookDelay),
+	})
 	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}}
 	if cfg.Analyzer != nil {
 		queues[analysisQueue] = river.QueueConfig{MaxWorkers: max(cfg.Workers, DefaultWorkers)}
 	} else {
 		log.Warn("no liveness engine: submitted captures stay queued for analysis until a process with one starts")
+	}
+	if cfg.WebhookClient != nil {
+		queues[webhookQueue] = river.QueueConfig{MaxWorkers: webhookWorkers}
+	} else {
+		log.Warn("no webhook client: webhook deliveries stay queued until a process with one starts")
 	}
 	poll := durationOr(cfg.PollInterval, defaultPollInterval)
 	client, err := river.NewClient(cfg.Driver, &river.Config{
@@ -154,6 +246,9 @@ func New(cfg Config) (*Queue, error) {
 			river.NewPeriodicJob(river.PeriodicInterval(durationOr(cfg.ExpiryInterval, DefaultExpiryInterval)),
 				func() (river.JobArgs, *river.InsertOpts) { return expiryArgs{}, nil },
 				&river.PeriodicJobOpts{ID: expiryArgs{}.Kind(), RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(durationOr(cfg.PurgeInterval, DefaultPurgeInterval)),
+				func() (river.JobArgs, *river.InsertOpts) { return purgeArgs{}, nil },
+				&river.PeriodicJobOpts{ID: purgeArgs{}.Kind(), RunOnStart: true}),
 		},
 	})
 	if err != nil {
@@ -178,6 +273,17 @@ func (q *Queue) EnqueueAnalysis(ctx context.Context, tx *sql.Tx, id string) erro
 	_, err := q.client.InsertTx(ctx, tx, analysisArgs{SessionID: id}, &river.InsertOpts{MaxAttempts: q.maxAttempts})
 	if err != nil {
 		return biometric.Wrap(err, "enqueue liveness analysis")
+	}
+	return nil
+}
+
+// EnqueueWebhook queues the webhook delivery of session s in tx, the
+// transaction that finishes it; it has the signature of the store's
+// WebhookHook.
+func (q *Queue) EnqueueWebhook(ctx context.Context, tx *sql.Tx, s *biometric.Session) error {
+	args := webhookArgs{EventID: auth.NewID("evt_"), SessionID: s.ID, Tenant: s.Tenant}
+	if _, err := q.client.InsertTx(ctx, tx, args, &river.InsertOpts{MaxAttempts: q.webhookAttempts}); err != nil {
+		return biometric.Wrap(err, "enqueue webhook delivery")
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/everify/everify/internal/biometric"
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/postgres"
 	"github.com/everify/everify/internal/store/sqlite"
@@ -106,6 +107,10 @@ func jpegBytes(w, h int, seed uint8) []byte {
 	return buf.Bytes()
 }
 
+// sealer seals the tests' stores; one keyring for the whole package, so
+// that a data directory reopened by a test opens.
+var sealer = seal.NewSealer(seal.NewKeyring())
+
 // env is a store with a Queue whose analyses it enqueues.
 type env struct {
 	db    *store.DB
@@ -117,9 +122,13 @@ type env struct {
 func openSQLite(t *testing.T, dir string, cfg Config) *env {
 	t.Helper()
 	e := &env{}
-	db, err := sqlite.Open(t.Context(), dir, store.Options{SubmitHook: func(ctx context.Context, tx *sql.Tx, id string) error {
-		return e.queue.EnqueueAnalysis(ctx, tx, id)
-	}})
+	db, err := sqlite.Open(t.Context(), dir, store.Options{Sealer: sealer, Now: cfg.Now,
+		SubmitHook: func(ctx context.Context, tx *sql.Tx, id string) error {
+			return e.queue.EnqueueAnalysis(ctx, tx, id)
+		},
+		WebhookHook: func(ctx context.Context, tx *sql.Tx, s *biometric.Session) error {
+			return e.queue.EnqueueWebhook(ctx, tx, s)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +446,7 @@ func TestReplicasPostgres(t *testing.T) {
 	var replicas []*env
 	for range 2 {
 		e := &env{}
-		db, err := postgres.Open(t.Context(), u, store.Options{SubmitHook: func(ctx context.Context, tx *sql.Tx, id string) error {
+		db, err := postgres.Open(t.Context(), u, store.Options{Sealer: sealer, SubmitHook: func(ctx context.Context, tx *sql.Tx, id string) error {
 			return e.queue.EnqueueAnalysis(ctx, tx, id)
 		}})
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/everify/everify/internal/audit"
 	"github.com/everify/everify/internal/biometric"
 )
 
@@ -72,7 +73,7 @@ func (w *analysisWorker) Work(ctx context.Context, job *river.Job[analysisArgs])
 	}
 	c, err := w.store.Capture(ctx, id)
 	if biometric.IsKind(err, biometric.KindNotFound) {
-		return w.finish(ctx, id, nil, failureCaptureMissing, nil)
+		return w.finish(ctx, s, nil, failureCaptureMissing, nil)
 	}
 	if err != nil {
 		return err
@@ -85,29 +86,29 @@ func (w *analysisWorker) Work(ctx context.Context, job *river.Job[analysisArgs])
 		w.log.Error("liveness analysis failed", slog.String("session_id", id),
 			slog.Int("attempt", job.Attempt), slog.Int("max_attempts", job.MaxAttempts), slog.String("error", err.Error()))
 		if job.Attempt >= job.MaxAttempts {
-			if ferr := w.finish(ctx, id, nil, failureAnalysis, nil); ferr != nil {
+			if ferr := w.finish(ctx, s, nil, failureAnalysis, nil); ferr != nil {
 				return errors.Join(err, ferr)
 			}
 		}
 		return err
 	}
-	return w.finish(ctx, id, result, failure, reference)
+	return w.finish(ctx, s, result, failure, reference)
 }
 
 // errAnalysed stops saving an outcome for a session that has one already.
 var errAnalysed = errors.New("session analysed already")
 
-// finish saves the outcome: the reference face first (only a live
-// person's face is kept, for face match), then the session, completed
-// with result or failed with failure, so that a completed session's face
-// is already there when it is read.
-func (w *analysisWorker) finish(ctx context.Context, id string, result *biometric.LivenessResult, failure *biometric.Failure, reference []byte) error {
-	if failure == nil && result.IsLive && len(reference) > 0 {
-		if err := w.store.SaveReferenceFace(ctx, id, reference); err != nil {
-			return err
-		}
-	}
-	_, err := w.store.UpdateSession(ctx, id, func(x *biometric.Session) error {
+// finish saves the outcome of session s's analysis in one transaction:
+// the session, completed with result or failed with failure; the
+// reference face, if the person was judged live (only a live person's face
+// is kept, for face match); the liveness.analysed audit record; and the
+// webhook delivery, if the tenant has a webhook. A session that is no
+// longer processing (analysed already, or its biometrics deleted
+// meanwhile) is left as it is.
+func (w *analysisWorker) finish(ctx context.Context, s *biometric.Session, result *biometric.LivenessResult, failure *biometric.Failure, reference []byte) error {
+	ctx, pending := audit.WithPending(ctx, audit.Event{Tenant: s.Tenant, KeyID: s.KeyID, Actor: audit.ActorSystem,
+		Action: audit.ActionAnalysed, SessionID: s.ID}, true)
+	_, err := w.store.CompleteSession(ctx, s.ID, reference, func(x *biometric.Session) error {
 		if x.Status != biometric.StatusProcessing {
 			return errAnalysed
 		}
@@ -118,6 +119,7 @@ func (w *analysisWorker) finish(ctx context.Context, id string, result *biometri
 		} else {
 			x.Status, x.Result = biometric.StatusCompleted, result
 		}
+		pending.Update(func(ev *audit.Event) { ev.Decision = audit.SessionDecision(x) })
 		return nil
 	})
 	if errors.Is(err, errAnalysed) {

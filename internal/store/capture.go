@@ -47,7 +47,7 @@ func (db *DB) AppendFrames(ctx context.Context, id string, frames []biometric.Fr
 	if err != nil {
 		return nil, err
 	}
-	if err := db.commit(tx); err != nil {
+	if err := db.commitAudited(ctx, tx, id); err != nil {
 		return nil, err
 	}
 	return saved, nil
@@ -88,7 +88,7 @@ func (db *DB) SubmitCapture(ctx context.Context, id string, c *biometric.Capture
 	if err != nil {
 		return nil, err
 	}
-	if err := db.commit(tx); err != nil {
+	if err := db.commitAudited(ctx, tx, id); err != nil {
 		return nil, err
 	}
 	return saved, nil
@@ -171,17 +171,17 @@ func (db *DB) insertCapture(ctx context.Context, tx *sql.Tx, id string, c *biome
 
 // insertFrames stores frames as part of session id's capture.
 func (db *DB) insertFrames(ctx context.Context, tx *sql.Tx, id string, frames []biometric.Frame) error {
-	stmt, err := tx.PrepareContext(ctx, db.q(`INSERT INTO capture_frames (session_id, idx, at_ms, content_type, image) VALUES (?, ?, ?, ?, ?)`))
+	stmt, err := tx.PrepareContext(ctx, db.q(`INSERT INTO capture_frames (session_id, idx, at_ms, content_type, image_key, image) VALUES (?, ?, ?, ?, ?, ?)`))
 	if err != nil {
 		return db.dbError(err, "prepare frame insert", nil)
 	}
 	defer stmt.Close()
 	for _, f := range frames {
-		image, err := db.sealImage(f.Image)
+		key, image, err := db.sealImage(f.Image, frameAAD(id, f.Index))
 		if err != nil {
 			return biometric.Wrap(err, "seal frame image")
 		}
-		if _, err := stmt.ExecContext(ctx, id, f.Index, f.AtMS, f.ContentType, image); err != nil {
+		if _, err := stmt.ExecContext(ctx, id, f.Index, f.AtMS, f.ContentType, key, image); err != nil {
 			return db.dbError(err, fmt.Sprintf("insert frame %d", f.Index), errDuplicateFrame)
 		}
 	}
@@ -190,7 +190,7 @@ func (db *DB) insertFrames(ctx context.Context, tx *sql.Tx, id string, frames []
 
 // frames returns the frames of session id's capture in index order.
 func (db *DB) frames(ctx context.Context, tx *sql.Tx, id string) ([]biometric.Frame, error) {
-	rows, err := tx.QueryContext(ctx, db.q(`SELECT idx, at_ms, content_type, image FROM capture_frames WHERE session_id = ? ORDER BY idx`), id)
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT idx, at_ms, content_type, image_key, image FROM capture_frames WHERE session_id = ? ORDER BY idx`), id)
 	if err != nil {
 		return nil, db.dbError(err, "select capture frames", nil)
 	}
@@ -198,11 +198,11 @@ func (db *DB) frames(ctx context.Context, tx *sql.Tx, id string) ([]biometric.Fr
 	var frames []biometric.Frame
 	for rows.Next() {
 		var f biometric.Frame
-		var sealed []byte
-		if err := rows.Scan(&f.Index, &f.AtMS, &f.ContentType, &sealed); err != nil {
+		var key, sealed []byte
+		if err := rows.Scan(&f.Index, &f.AtMS, &f.ContentType, &key, &sealed); err != nil {
 			return nil, db.dbError(err, "select capture frames", nil)
 		}
-		if f.Image, err = db.openImage(sealed); err != nil {
+		if f.Image, err = db.openImage(key, sealed, frameAAD(id, f.Index)); err != nil {
 			return nil, biometric.Wrap(err, "open frame image")
 		}
 		frames = append(frames, f)

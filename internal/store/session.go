@@ -17,7 +17,8 @@ var errSessionExists = biometric.Errorf(biometric.KindConflict, "session_exists"
 	"A session with this ID or session token already exists; start the session again.")
 
 const sessionColumns = `id, tenant, key_id, client_session_token, status, challenge, token_hash,
-	created_at, updated_at, expires_at, completed_at, result, failure, metadata, upload, capture_params`
+	created_at, updated_at, expires_at, completed_at, result, failure, metadata, upload, capture_params,
+	consent_reference, device_id, biometrics_deleted_at`
 
 // CreateSession inserts s, or returns the tenant's existing session with
 // the same ClientSessionToken and created=false. Concurrent calls with the
@@ -44,12 +45,12 @@ func (db *DB) CreateSession(ctx context.Context, s *biometric.Session) (*biometr
 
 	// ON CONFLICT waits for a concurrent insert of the same token and
 	// then skips; the SELECT below sees the winner's row.
-	res, err := tx.ExecContext(ctx, db.q(`INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	res, err := tx.ExecContext(ctx, db.q(`INSERT INTO sessions (`+sessionColumns+`, live)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, client_session_token) DO NOTHING`),
 		s.ID, s.Tenant, s.KeyID, s.ClientSessionToken, string(s.Status), row.challenge, s.TokenHash,
 		millis(created), row.updated, millis(s.ExpiresAt), nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, row.upload,
-		row.captureParams)
+		row.captureParams, s.ConsentReference, s.DeviceID, nullMillis(s.BiometricsDeletedAt), row.live)
 	if err != nil {
 		return nil, false, db.dbError(err, "insert session", errSessionExists)
 	}
@@ -61,7 +62,14 @@ func (db *DB) CreateSession(ctx context.Context, s *biometric.Session) (*biometr
 	if err != nil {
 		return nil, false, err
 	}
-	if err := db.commit(tx); err != nil {
+	// Only a new session is an action to audit: returning the existing
+	// one wrote nothing, and what the caller does with it next will be.
+	if n == 1 {
+		err = db.commitAudited(ctx, tx, got.ID)
+	} else {
+		err = db.commit(tx)
+	}
+	if err != nil {
 		return nil, false, err
 	}
 	return got, n == 1, nil
@@ -109,10 +117,24 @@ func (db *DB) ExpireSessions(ctx context.Context, now time.Time) (int64, error) 
 // as saved. UpdatedAt is set from the store's clock. fn may rotate the
 // session token (TokenHash; a hash that another session has gives a
 // session_exists conflict) but cannot change the session's identity (ID,
-// tenant, key, client session token, CreatedAt). If fn returns an error
-// nothing is saved and that error is returned unchanged. Unknown IDs give
-// ErrNotFound.
+// tenant, key, client session token, CreatedAt), its consent reference and
+// device id, or when its biometrics were deleted (DeleteBiometrics and
+// PurgeBiometrics set that). When fn moves the session to completed or
+// failed, the webhook hook runs in the same transaction. If fn returns an
+// error nothing is saved and that error is returned unchanged. Unknown IDs
+// give ErrNotFound.
 func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*biometric.Session) error) (*biometric.Session, error) {
+	return db.CompleteSession(ctx, id, nil, fn)
+}
+
+// CompleteSession is UpdateSession for the end of an analysis: when fn
+// leaves the session completed and judged live and face is not empty, face
+// is stored (sealed) as the session's reference face in the same
+// transaction, replacing any earlier one. Storing the face and the decision
+// together means that a session whose biometrics were deleted meanwhile
+// (and so is no longer processing, which fn checks) never gets a face
+// again.
+func (db *DB) CompleteSession(ctx context.Context, id string, face []byte, fn func(*biometric.Session) error) (*biometric.Session, error) {
 	tx, err := db.begin(ctx, false)
 	if err != nil {
 		return nil, err
@@ -123,20 +145,45 @@ func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*biometric.S
 	if err != nil {
 		return nil, err
 	}
+	before := s.Status
 	if err := fn(s); err != nil {
 		return nil, err
 	}
 	if err := db.saveSession(ctx, tx, id, s); err != nil {
 		return nil, err
 	}
+	if len(face) > 0 && s.Status == biometric.StatusCompleted && s.Result != nil && s.Result.IsLive {
+		if err := db.saveReferenceFace(ctx, tx, id, face); err != nil {
+			return nil, err
+		}
+	}
 	saved, err := db.findSession(ctx, tx, `id = ?`, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.commit(tx); err != nil {
+	if err := db.ended(ctx, tx, before, saved); err != nil {
+		return nil, err
+	}
+	if err := db.commitAudited(ctx, tx, id); err != nil {
 		return nil, err
 	}
 	return saved, nil
+}
+
+// ended runs the webhook hook in tx when s has just moved from before to
+// completed or failed and its tenant has a webhook.
+func (db *DB) ended(ctx context.Context, tx *sql.Tx, before biometric.SessionStatus, s *biometric.Session) error {
+	if db.webhook == nil || before.Terminal() || (s.Status != biometric.StatusCompleted && s.Status != biometric.StatusFailed) {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM tenant_webhooks WHERE tenant = ?`), s.Tenant).Scan(&n); err != nil {
+		return db.dbError(err, "select tenant webhook", nil)
+	}
+	if n == 0 {
+		return nil
+	}
+	return db.webhook(ctx, tx, s)
 }
 
 // querier is a *sql.DB or *sql.Tx.
@@ -169,9 +216,9 @@ func (db *DB) saveSession(ctx context.Context, tx *sql.Tx, id string, s *biometr
 		return err
 	}
 	_, err = tx.ExecContext(ctx, db.q(`UPDATE sessions SET status = ?, challenge = ?, token_hash = ?, updated_at = ?, expires_at = ?,
-		completed_at = ?, result = ?, failure = ?, metadata = ?, upload = ?, capture_params = ? WHERE id = ?`),
+		completed_at = ?, result = ?, failure = ?, metadata = ?, upload = ?, capture_params = ?, live = ? WHERE id = ?`),
 		string(s.Status), row.challenge, s.TokenHash, millis(db.now()), millis(s.ExpiresAt),
-		nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, row.upload, row.captureParams, id)
+		nullMillis(s.CompletedAt), row.result, row.failure, row.metadata, row.upload, row.captureParams, row.live, id)
 	if err != nil {
 		return db.dbError(err, "update session", errSessionExists)
 	}
@@ -183,11 +230,18 @@ type sessionRow struct {
 	challenge, metadata, upload, captureParams string
 	result, failure                            sql.NullString
 	updated                                    int64
+	live                                       sql.NullInt64 // the decision, kept apart for the device failure count
 }
 
 // encodeSession encodes the JSON columns of s.
 func encodeSession(s *biometric.Session) (sessionRow, error) {
 	row := sessionRow{updated: millis(s.UpdatedAt)}
+	if s.Status == biometric.StatusCompleted && s.Result != nil {
+		row.live = sql.NullInt64{Valid: true}
+		if s.Result.IsLive {
+			row.live.Int64 = 1
+		}
+	}
 	challenge, err := json.Marshal(s.Challenge)
 	if err != nil {
 		return row, biometric.Wrap(err, "encode session challenge")
@@ -232,15 +286,17 @@ func scanSession(row scanner) (*biometric.Session, error) {
 		upload, captureParams       string
 		result, failure             sql.NullString
 		created, updated, expires   int64
-		completed                   sql.NullInt64
+		completed, deleted          sql.NullInt64
 	)
 	if err := row.Scan(&s.ID, &s.Tenant, &s.KeyID, &s.ClientSessionToken, &status, &challenge, &s.TokenHash,
-		&created, &updated, &expires, &completed, &result, &failure, &metadata, &upload, &captureParams); err != nil {
+		&created, &updated, &expires, &completed, &result, &failure, &metadata, &upload, &captureParams,
+		&s.ConsentReference, &s.DeviceID, &deleted); err != nil {
 		return nil, err
 	}
 	s.Status = biometric.SessionStatus(status)
 	s.CreatedAt, s.UpdatedAt, s.ExpiresAt = fromMillis(created), fromMillis(updated), fromMillis(expires)
 	s.CompletedAt = fromNullMillis(completed)
+	s.BiometricsDeletedAt = fromNullMillis(deleted)
 	if err := json.Unmarshal([]byte(challenge), &s.Challenge); err != nil {
 		return nil, fmt.Errorf("session %s: decode challenge: %w", s.ID, err)
 	}

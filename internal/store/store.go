@@ -13,11 +13,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/everify/everify/internal/audit"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/riverqueue/river/riverdriver"
 )
@@ -47,11 +49,25 @@ type Dialect struct {
 	River func(*sql.DB) riverdriver.Driver[*sql.Tx]
 }
 
+// Sealer encrypts what the store keeps of people's faces, and the secrets
+// it keeps for tenants, with envelope encryption: Seal returns the object's
+// wrapped data key and its ciphertext, bound to aad, and Open reverses it,
+// failing for anything altered or moved to another row (another aad).
+// *seal.Sealer implements it.
+type Sealer interface {
+	Seal(plaintext, aad []byte) (key, data []byte, err error)
+	Open(key, data, aad []byte) ([]byte, error)
+}
+
 // Options tune a DB.
 type Options struct {
+	// Sealer seals every stored image (frames, reference faces) and every
+	// webhook signing secret. It is required: New refuses a store without
+	// one, so that nothing biometric is ever written in the clear.
+	Sealer Sealer
 	// Now is the clock used for the timestamps the store sets itself
-	// (UpdatedAt, a missing CreatedAt, a capture's creation time). Default
-	// time.Now.
+	// (UpdatedAt, a missing CreatedAt, a capture's creation time, audit
+	// times, erasure times). Default time.Now.
 	Now func() time.Time
 	// SubmitHook, when set, is called inside SubmitCapture's transaction
 	// after the capture is stored and the session saved; the analysis job
@@ -60,6 +76,12 @@ type Options struct {
 	// may use things built on the opened DB (a River client over SQL()),
 	// since it is only called once Open has returned.
 	SubmitHook func(ctx context.Context, tx *sql.Tx, sessionID string) error
+	// WebhookHook, when set, is called inside the transaction that moves a
+	// session to completed or failed (UpdateSession, CompleteSession) when
+	// the session's tenant has a webhook, with the session as it will be
+	// saved; the delivery job is enqueued here. An error rolls everything
+	// back and is returned unchanged.
+	WebhookHook func(ctx context.Context, tx *sql.Tx, s *biometric.Session) error
 }
 
 // DB is a biometric.Store over a database/sql connection pool. It is safe
@@ -67,20 +89,25 @@ type Options struct {
 type DB struct {
 	db      *sql.DB
 	dialect Dialect
+	sealer  Sealer
 	now     func() time.Time
 	hook    func(ctx context.Context, tx *sql.Tx, sessionID string) error
+	webhook func(ctx context.Context, tx *sql.Tx, s *biometric.Session) error
 }
 
 var _ biometric.Store = (*DB)(nil)
 
 // New returns a store over db, whose schema must be migrated (see Migrate).
-// The store owns db: Close closes it.
-func New(db *sql.DB, d Dialect, opts Options) *DB {
+// The store owns db: Close closes it. It fails without opts.Sealer.
+func New(db *sql.DB, d Dialect, opts Options) (*DB, error) {
+	if opts.Sealer == nil {
+		return nil, errors.New("store: no Sealer: images are only stored sealed (configure a master key)")
+	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &DB{db: db, dialect: d, now: now, hook: opts.SubmitHook}
+	return &DB{db: db, dialect: d, sealer: opts.Sealer, now: now, hook: opts.SubmitHook, webhook: opts.WebhookHook}, nil
 }
 
 // SQL returns the underlying connection pool, for River's driver.
@@ -119,6 +146,33 @@ func (db *DB) begin(ctx context.Context, readOnly bool) (*sql.Tx, error) {
 func (db *DB) commit(tx *sql.Tx) error {
 	if err := tx.Commit(); err != nil {
 		return db.dbError(err, "commit", nil)
+	}
+	return nil
+}
+
+// commitAudited commits tx and, in it, the audit event pending in ctx (see
+// audit.Pending) if it waits for a transaction, so that an action and its
+// audit record commit together or not at all. sessionID is the session the
+// transaction wrote, recorded when the event names none.
+func (db *DB) commitAudited(ctx context.Context, tx *sql.Tx, sessionID string) error {
+	p := audit.PendingFrom(ctx)
+	if p == nil {
+		return db.commit(tx)
+	}
+	ev, ok := p.ClaimForTx()
+	if !ok {
+		return db.commit(tx)
+	}
+	if ev.SessionID == "" {
+		ev.SessionID = sessionID
+	}
+	if err := db.insertAudit(ctx, tx, &ev); err != nil {
+		p.Unclaim()
+		return err
+	}
+	if err := db.commit(tx); err != nil {
+		p.Unclaim()
+		return err
 	}
 	return nil
 }
@@ -196,10 +250,29 @@ func fromNullMillis(v sql.NullInt64) *time.Time {
 	return &t
 }
 
-// sealImage prepares frame image bytes for storage and openImage reverses
-// it. Every image goes through this pair, so that at-rest encryption can be
-// added here alone; today both are the identity.
-func (db *DB) sealImage(image []byte) ([]byte, error) { return image, nil }
+// sealImage encrypts image for storage, bound to aad (see the *AAD
+// functions), and returns its wrapped data key and its ciphertext. Every
+// stored image and secret goes through this pair.
+func (db *DB) sealImage(image, aad []byte) (key, data []byte, err error) {
+	return db.sealer.Seal(image, aad)
+}
 
 // openImage reverses sealImage.
-func (db *DB) openImage(sealed []byte) ([]byte, error) { return sealed, nil }
+func (db *DB) openImage(key, data, aad []byte) ([]byte, error) {
+	return db.sealer.Open(key, data, aad)
+}
+
+// The additional authenticated data that binds each sealed object to its
+// row: a sealed object copied to another row does not open.
+
+func frameAAD(sessionID string, idx int) []byte {
+	return fmt.Appendf(nil, "capture_frame\x00%s\x00%d", sessionID, idx)
+}
+
+func referenceAAD(sessionID string) []byte {
+	return []byte("reference_face\x00" + sessionID)
+}
+
+func webhookSecretAAD(tenant string) []byte {
+	return []byte("webhook_secret\x00" + tenant)
+}

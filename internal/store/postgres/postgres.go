@@ -49,7 +49,12 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (*store.D
 		db.Close()
 		return nil, err
 	}
-	return store.New(db, dialect, opts), nil
+	st, err := store.New(db, dialect, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // Migrate brings the database at databaseURL up to date and returns; it is

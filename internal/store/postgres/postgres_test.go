@@ -9,7 +9,9 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/postgres"
 	"github.com/everify/everify/internal/store/storetest"
@@ -99,6 +101,9 @@ func createDatabase(ctx context.Context) (string, func() error, error) {
 	return u.String(), drop, nil
 }
 
+// sealer seals what the tests outside the conformance suite store.
+var sealer = seal.NewSealer(seal.NewKeyring())
+
 func TestConformance(t *testing.T) {
 	u := databaseURL(t)
 	storetest.Run(t, func(t *testing.T, opts store.Options) *store.DB {
@@ -136,7 +141,7 @@ func TestMigrateIdempotent(t *testing.T) {
 		}
 	}
 	for i := range 2 {
-		db, err := postgres.Open(t.Context(), u, store.Options{})
+		db, err := postgres.Open(t.Context(), u, store.Options{Sealer: sealer})
 		if err != nil {
 			t.Fatalf("Open #%d: %v", i+1, err)
 		}
@@ -158,7 +163,7 @@ func TestMigrateConcurrent(t *testing.T) {
 				errs[i] = postgres.Migrate(t.Context(), u)
 				return
 			}
-			db, err := postgres.Open(t.Context(), u, store.Options{})
+			db, err := postgres.Open(t.Context(), u, store.Options{Sealer: sealer})
 			if err == nil {
 				db.Close()
 			}
@@ -171,7 +176,7 @@ func TestMigrateConcurrent(t *testing.T) {
 			t.Errorf("migrator #%d: %v", i, err)
 		}
 	}
-	db, err := postgres.Open(t.Context(), u, store.Options{})
+	db, err := postgres.Open(t.Context(), u, store.Options{Sealer: sealer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,8 +209,90 @@ func wantMigrated(t *testing.T, db *store.DB) {
 }
 
 func TestOpenUnreachable(t *testing.T) {
-	_, err := postgres.Open(t.Context(), "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", store.Options{})
+	_, err := postgres.Open(t.Context(), "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", store.Options{Sealer: sealer})
 	if err == nil {
 		t.Fatal("Open of a closed port succeeded")
+	}
+}
+
+// TestNoPlaintextAtRest stores real JPEG frames, a PNG reference face and a
+// webhook secret in a fresh database, dumps every table as text (bytea
+// shows as hex) and searches the dump for them: nothing is found. The same
+// search over a store that does not encrypt finds them.
+func TestNoPlaintextAtRest(t *testing.T) {
+	search := func(t *testing.T, sealer store.Sealer) []string {
+		t.Helper()
+		db, err := postgres.Open(t.Context(), freshDatabase(t), store.Options{Sealer: sealer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		needles := storetest.Needles(storetest.StoreBiometrics(t, db))
+		return storetest.Find(dumpTables(t, db), needles, true)
+	}
+	if found := search(t, sealer); len(found) > 0 {
+		t.Errorf("plaintext found at rest in the database: %v", found)
+	}
+	if found := search(t, storetest.PlaintextSealer{}); len(found) == 0 {
+		t.Error("the search found nothing in a store that does not encrypt: it cannot be trusted")
+	}
+}
+
+// dumpTables returns every row of every table in the database's schemas
+// (ours and River's), each as PostgreSQL's text form of the row.
+func dumpTables(t *testing.T, db *store.DB) []byte {
+	t.Helper()
+	ctx := t.Context()
+	rows, err := db.SQL().QueryContext(ctx, `SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables
+		WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if len(tables) < 5 {
+		t.Fatalf("only %d tables: %v", len(tables), tables)
+	}
+	var dump []byte
+	for _, table := range tables {
+		rows, err := db.SQL().QueryContext(ctx, "SELECT t::text FROM "+table+" t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var row string
+			if err := rows.Scan(&row); err != nil {
+				t.Fatal(err)
+			}
+			dump = append(append(dump, row...), '\n')
+		}
+		rows.Close()
+	}
+	return dump
+}
+
+// BenchmarkTakeToken is the per-request cost of the rate limit shared by
+// replicas: one conditional upsert on PostgreSQL.
+func BenchmarkTakeToken(b *testing.B) {
+	if testURL == "" {
+		b.Skipf("PostgreSQL unreachable: %s", unreachable)
+	}
+	db, err := postgres.Open(context.Background(), testURL, store.Options{Sealer: sealer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	for b.Loop() {
+		if _, err := db.TakeToken(context.Background(), "bench", 1e6, 1e6, now); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 )
 
@@ -25,7 +26,7 @@ func TestOpenWaitsForMigrationLock(t *testing.T) {
 
 	opened := make(chan error, 1)
 	go func() {
-		db, err := Open(t.Context(), dir, store.Options{})
+		db, err := Open(t.Context(), dir, store.Options{Sealer: seal.NewSealer(seal.NewKeyring())})
 		if err == nil {
 			db.Close()
 		}

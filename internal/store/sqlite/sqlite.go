@@ -71,7 +71,12 @@ func Open(ctx context.Context, dataDir string, opts store.Options) (*store.DB, e
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	return store.New(db, dialect, opts), nil
+	st, err := store.New(db, dialect, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // dsn is the driver's data source name for the database file at path.
@@ -117,4 +122,37 @@ func classify(err error) biometric.Kind {
 		return biometric.KindUnavailable
 	}
 	return ""
+}
+
+// sealingVersion is the first migration after which the database may hold
+// sealed objects (0003_protection.sql).
+const sealingVersion = 3
+
+// MayHoldSealed reports whether the database in dataDir may hold objects
+// sealed under a master key: it exists and has been migrated to sealing.
+// A data directory for which it is false can be given a new master key
+// without losing anything.
+func MayHoldSealed(ctx context.Context, dataDir string) (bool, error) {
+	path := filepath.Join(dataDir, FileName)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: url.Values{"mode": {"ro"}, "_pragma": {"busy_timeout(15000)"}}.Encode()}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	if tables == 0 {
+		return false, nil
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version >= ?`, sealingVersion).Scan(&n); err != nil {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return n > 0, nil
 }

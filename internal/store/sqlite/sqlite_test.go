@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,12 +14,16 @@ import (
 	"time"
 
 	"github.com/everify/everify/internal/biometric"
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/sqlite"
 	"github.com/everify/everify/internal/store/storetest"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 )
+
+// sealer seals what the tests outside the conformance suite store.
+var sealer = seal.NewSealer(seal.NewKeyring())
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, opts store.Options) *store.DB {
@@ -32,7 +37,7 @@ func TestConformance(t *testing.T) {
 
 func mustOpen(t *testing.T, dir string) *store.DB {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), dir, store.Options{})
+	db, err := sqlite.Open(t.Context(), dir, store.Options{Sealer: sealer})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}
@@ -93,7 +98,7 @@ func TestMigrateConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			db, err := sqlite.Open(t.Context(), dir, store.Options{})
+			db, err := sqlite.Open(t.Context(), dir, store.Options{Sealer: sealer})
 			if err == nil {
 				db.Close()
 			}
@@ -242,5 +247,92 @@ func wantCounts(t *testing.T, db *store.DB, writerCount int) {
 	q("SELECT COUNT(*) FROM sessions WHERE status = 'in_progress'", &sessions)
 	if keys != writerCount || sessions != writerCount*writes {
 		t.Errorf("%d keys and %d updated sessions, want %d and %d", keys, sessions, writerCount, writerCount*writes)
+	}
+}
+
+// TestNoPlaintextAtRest stores real JPEG frames, a PNG reference face and a
+// webhook secret, and then searches every file of the data directory (the
+// database, its WAL and shared memory, the lock file) for them: nothing is
+// found. The same search over a store that does not encrypt finds them, so
+// that a search that finds nothing proves something.
+func TestNoPlaintextAtRest(t *testing.T) {
+	search := func(t *testing.T, sealer store.Sealer) []string {
+		t.Helper()
+		dir := t.TempDir()
+		db, err := sqlite.Open(t.Context(), dir, store.Options{Sealer: sealer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		needles := storetest.Needles(storetest.StoreBiometrics(t, db))
+		// Search while the data may sit in the WAL, and after closing
+		// has checkpointed it into the database file.
+		found := searchDir(t, dir, needles)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return append(found, searchDir(t, dir, needles)...)
+	}
+	if found := search(t, sealer); len(found) > 0 {
+		t.Errorf("plaintext found at rest in the data directory: %v", found)
+	}
+	if found := search(t, storetest.PlaintextSealer{}); len(found) == 0 {
+		t.Error("the search found nothing in a store that does not encrypt: it cannot be trusted")
+	}
+}
+
+// searchDir searches every file under dir for the needles.
+func searchDir(t *testing.T, dir string, needles [][]byte) []string {
+	t.Helper()
+	var found []string
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, f := range storetest.Find(data, needles, false) {
+			found = append(found, filepath.Base(path)+": "+f)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatal("the data directory holds no files")
+	}
+	return found
+}
+
+// TestMayHoldSealed tells a data directory that may hold sealed objects
+// (migrated to sealing) from one that cannot (missing, or migrated only
+// to the schema before sealing).
+func TestMayHoldSealed(t *testing.T) {
+	ctx := t.Context()
+	if got, err := sqlite.MayHoldSealed(ctx, t.TempDir()); err != nil || got {
+		t.Errorf("an empty directory: %v, %v", got, err)
+	}
+	dir := t.TempDir()
+	mustOpen(t, dir).Close()
+	if got, err := sqlite.MayHoldSealed(ctx, dir); err != nil || !got {
+		t.Errorf("a migrated store: %v, %v", got, err)
+	}
+	// A database from before sealing: migrations 1 and 2 only.
+	old := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(old, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at INTEGER);
+		INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0), (2, '0002_capture.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sqlite.MayHoldSealed(ctx, old); err != nil || got {
+		t.Errorf("a database from before sealing: %v, %v", got, err)
 	}
 }

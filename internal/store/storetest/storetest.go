@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/everify/everify/internal/biometric"
+	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/google/go-cmp/cmp"
 	"github.com/riverqueue/river"
@@ -32,7 +33,10 @@ import (
 type OpenFunc func(t *testing.T, opts store.Options) *store.DB
 
 // Run runs the conformance suite against the stores that open returns.
+// Stores opened without a Sealer get one over a keyring made for the run.
 func Run(t *testing.T, open OpenFunc) {
+	sealer := seal.NewSealer(seal.NewKeyring())
+	open = withSealer(open, sealer)
 	tests := []struct {
 		name string
 		run  func(*testing.T, OpenFunc)
@@ -69,6 +73,22 @@ func Run(t *testing.T, open OpenFunc) {
 		{"DeleteCapture", testDeleteCapture},
 		{"SubmitHookEnqueuesRiverJob", testRiverJob},
 		{"PingClose", testPingClose},
+		{"NoSealer", testNoSealer},
+		{"SealedAtRest", testSealedAtRest},
+		{"SealedBlobsAreBound", testSealedBlobsAreBound},
+		{"RewrapWhileReading", testRewrapWhileReading},
+		{"CompleteSessionFace", testCompleteSessionFace},
+		{"DeleteBiometrics", testDeleteBiometrics},
+		{"DeleteBiometricsOpenSession", testDeleteBiometricsOpenSession},
+		{"Retention", testRetention},
+		{"AuditInTransaction", testAuditInTransaction},
+		{"AuditEvents", testAuditEvents},
+		{"AuditAppendOnly", testAuditAppendOnly},
+		{"TakeToken", testTakeToken},
+		{"TakeTokenConcurrent", testTakeTokenConcurrent},
+		{"DeviceFailures", testDeviceFailures},
+		{"Webhooks", testWebhooks},
+		{"WebhookHook", testWebhookHook},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,11 +307,13 @@ func newSession(tenant string) *biometric.Session {
 			},
 			Nonce: "n0nce",
 		},
-		TokenHash: hash(),
-		CreatedAt: base,
-		UpdatedAt: base,
-		ExpiresAt: base.Add(10 * time.Minute),
-		Metadata:  map[string]string{"consent": "ref-42", "name": "Thandiwe Ngcobo ñ ✓"},
+		TokenHash:        hash(),
+		CreatedAt:        base,
+		UpdatedAt:        base,
+		ExpiresAt:        base.Add(10 * time.Minute),
+		Metadata:         map[string]string{"purpose": "onboarding", "name": "Thandiwe Ngcobo ñ ✓"},
+		ConsentReference: "consent-42 ñ",
+		DeviceID:         uid("device_"),
 		CaptureParams: biometric.CaptureParams{FPS: 15, Width: 640, Height: 480, MinFrames: 20, MaxFrames: 300,
 			MinDurationMS: 2000, MaxDurationMS: 20000, MaxFrameBytes: 300 << 10, StepWindowMS: 5000},
 	}
@@ -499,6 +521,8 @@ func testUpdateSession(t *testing.T, open OpenFunc) {
 		s.Result = result()
 		s.Metadata["attempt"] = "2"
 		s.Tenant = "someone_else" // identity is not updatable
+		s.ConsentReference, s.DeviceID = "changed", "changed"
+		s.BiometricsDeletedAt = &later
 		return nil
 	})
 	mustNil(t, err, "UpdateSession")
