@@ -18,6 +18,7 @@ import (
 	"github.com/everify/everify/internal/evaldata"
 	"github.com/everify/everify/internal/vision"
 	"github.com/everify/everify/internal/vision/onnx"
+	"github.com/everify/everify/internal/vision/visiontest"
 )
 
 // Parity tolerance: every converted output must satisfy
@@ -219,22 +220,13 @@ func nodeScript(tb testing.TB) string {
 	return filepath.Clean(script)
 }
 
-// ortLibrary returns the ONNX Runtime library installed by `everify models
-// install` in $EVERIFY_MODELS or the default models directory.
+// ortLibrary returns the ONNX Runtime library that `everify models
+// install` put in the models directory.
 func ortLibrary(tb testing.TB) string {
 	tb.Helper()
-	dir := os.Getenv("EVERIFY_MODELS")
-	if dir == "" {
-		data := os.Getenv("XDG_DATA_HOME")
-		if data == "" {
-			home, _ := os.UserHomeDir()
-			data = filepath.Join(home, ".local", "share")
-		}
-		dir = filepath.Join(data, "everify", "models")
-	}
-	lib := filepath.Join(dir, onnx.LibraryName)
+	lib := filepath.Join(visiontest.ModelsDir(), onnx.LibraryName)
 	if _, err := os.Stat(lib); err != nil {
-		missing(tb, fmt.Sprintf("ONNX Runtime not installed (%v); run 'everify models install'", err))
+		missing(tb, fmt.Sprintf("ONNX Runtime is not installed (%v); run 'everify models install' or set EVERIFY_MODELS", err))
 	}
 	return lib
 }
