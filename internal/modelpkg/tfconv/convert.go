@@ -452,14 +452,14 @@ func (c *converter) fusedActivation(n *tfjs.NodeDef, fused []string, in, out str
 }
 
 // nhwc returns the 4-D attribute list [1, h, w, 1] as (h, w), checking that
-// the batch and channel entries are 1.
+// the batch and channel entries are 1 and the spatial ones positive.
 func nhwc(n *tfjs.NodeDef, attr string, def int64) ([2]int64, error) {
 	v := n.Ints(attr)
 	if v == nil {
 		return [2]int64{def, def}, nil
 	}
-	if len(v) != 4 || v[0] != 1 || v[3] != 1 {
-		return [2]int64{}, fmt.Errorf("attribute %s = %v: only spatial values are supported", attr, v)
+	if len(v) != 4 || v[0] != 1 || v[3] != 1 || v[1] < 1 || v[2] < 1 {
+		return [2]int64{}, fmt.Errorf("attribute %s = %v: only positive spatial values are supported", attr, v)
 	}
 	return [2]int64{v[1], v[2]}, nil
 }
@@ -557,6 +557,9 @@ func (c *converter) conv(n *tfjs.NodeDef) error {
 	if len(f.Shape) != 4 {
 		return fmt.Errorf("filter shape %v, want 4-D", f.Shape)
 	}
+	if err := checkFilter(f); err != nil {
+		return err
+	}
 	strides, err := nhwc(n, "strides", 1)
 	if err != nil {
 		return err
@@ -649,6 +652,23 @@ func (c *converter) conv(n *tfjs.NodeDef) error {
 	return nil
 }
 
+// checkFilter requires a filter's dimensions to be positive and to
+// describe exactly its values: the weight rearrangement walks every
+// dimension, even when another one is empty.
+func checkFilter(w *tfjs.Weight) error {
+	n := int64(1)
+	for _, d := range w.Shape {
+		if d <= 0 || n > int64(len(w.Floats))/d {
+			return fmt.Errorf("filter shape %v does not describe its %d values", w.Shape, len(w.Floats))
+		}
+		n *= d
+	}
+	if n != int64(len(w.Floats)) {
+		return fmt.Errorf("filter shape %v does not describe its %d values", w.Shape, len(w.Floats))
+	}
+	return nil
+}
+
 func (c *converter) pool(n *tfjs.NodeDef) error {
 	if err := checkNHWC(n); err != nil {
 		return err
@@ -656,6 +676,9 @@ func (c *converter) pool(n *tfjs.NodeDef) error {
 	in, err := c.inputs(n, 1)
 	if err != nil {
 		return err
+	}
+	if x := in[0].shape; x != nil && len(x) != 4 {
+		return fmt.Errorf("input rank %d, want 4", len(x))
 	}
 	k, err := nhwc(n, "ksize", 1)
 	if err != nil {
@@ -692,6 +715,9 @@ func (c *converter) resize(n *tfjs.NodeDef) error {
 	x, err := c.input(args[0])
 	if err != nil {
 		return err
+	}
+	if x.shape != nil && len(x.shape) != 4 {
+		return fmt.Errorf("input rank %d, want 4", len(x.shape))
 	}
 	size, err := c.constInts(args[1])
 	if err != nil || len(size) != 2 {
@@ -806,6 +832,11 @@ func (c *converter) batchNorm(n *tfjs.NodeDef) error {
 	}
 	eps, _ := n.Float("epsilon")
 	ch := len(p[0].Floats)
+	for i, name := range []string{"offset", "mean", "variance"} {
+		if len(p[i+1].Floats) != ch {
+			return fmt.Errorf("%s has %d values, scale has %d", name, len(p[i+1].Floats), ch)
+		}
+	}
 	scale, shift := make([]float32, ch), make([]float32, ch)
 	for i := range ch {
 		s := float64(p[0].Floats[i]) / math.Sqrt(float64(p[3].Floats[i])+eps)
@@ -887,6 +918,9 @@ func (c *converter) concat(n *tfjs.NodeDef) error {
 		a := int(axis[0])
 		if a < 0 {
 			a += len(shape)
+		}
+		if a < 0 || a >= len(shape) {
+			return fmt.Errorf("axis %d is out of range for inputs of rank %d", axis[0], len(shape))
 		}
 		if shape[a] < 0 || v.shape[a] < 0 {
 			shape[a] = -1
@@ -1003,6 +1037,9 @@ func (c *converter) expandDims(n *tfjs.NodeDef) error {
 		a := int(axis[0])
 		if a < 0 {
 			a += len(x.shape) + 1
+		}
+		if a < 0 || a > len(x.shape) {
+			return fmt.Errorf("axis %d is out of range for an input of rank %d", axis[0], len(x.shape))
 		}
 		shape = slices.Insert(slices.Clone(x.shape), a, 1)
 	}

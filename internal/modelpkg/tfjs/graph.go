@@ -189,7 +189,7 @@ func SplitInput(ref string) (node string, index int) {
 		return ref[1:], -1
 	}
 	if i := strings.LastIndexByte(ref, ':'); i >= 0 {
-		if k, err := strconv.Atoi(ref[i+1:]); err == nil {
+		if k, err := strconv.Atoi(ref[i+1:]); err == nil && k >= 0 {
 			return ref[:i], k
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // WeightGroup is one entry of a weights manifest: shard files whose
@@ -45,13 +46,23 @@ type Weight struct {
 	Ints   []int32
 }
 
-// Len is the number of elements of the weight's shape.
-func (s WeightSpec) Len() int {
-	n := 1
-	for _, d := range s.Shape {
-		n *= int(d)
+// elements is the number of elements of the weight's shape, or -1 when a
+// dimension is negative or the shape describes more than max elements.
+func (s WeightSpec) elements(max int) int {
+	if slices.ContainsFunc(s.Shape, func(d int64) bool { return d < 0 }) {
+		return -1
 	}
-	return n
+	if slices.Contains(s.Shape, 0) {
+		return 0
+	}
+	n := int64(1)
+	for _, d := range s.Shape {
+		if n > int64(max)/d {
+			return -1
+		}
+		n *= d
+	}
+	return int(n)
 }
 
 // ParseManifest parses a face-api style weights manifest (a JSON array of
@@ -98,7 +109,12 @@ func DecodeWeights(groups []WeightGroup, shard func(path string) ([]byte, error)
 }
 
 func decodeOne(s WeightSpec, b []byte) (*Weight, int, error) {
-	n := s.Len()
+	// Every value takes at least one byte: a shape that describes more
+	// values than bytes are left cannot fit, whatever its dtype.
+	n := s.elements(len(b))
+	if n < 0 {
+		return nil, 0, fmt.Errorf("tfjs: weight %q: shape %v has a negative dimension or more values than the %d bytes left in the shards", s.Name, s.Shape, len(b))
+	}
 	w := &Weight{Name: s.Name, Shape: s.Shape, DType: s.DType}
 	need := func(size int) error {
 		if len(b) < size {
