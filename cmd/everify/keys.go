@@ -10,15 +10,19 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/everify/everify/internal/audit"
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/store"
 )
 
-// runKeys implements `everify keys create|list|revoke`.
+// runKeys implements `everify keys create|list|revoke` for API keys and
+// `everify keys new-master|master-status|rotate-master` for the master
+// keyring (masterkeys.go).
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const subcommands = "create, list, revoke, new-master, master-status or rotate-master"
 	if len(args) == 0 {
-		return usageErrorf("need a subcommand: create, list or revoke")
+		return usageErrorf("need a subcommand: %s", subcommands)
 	}
 	switch args[0] {
 	case "create":
@@ -27,8 +31,14 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return runKeysList(ctx, args[1:], stdout, stderr)
 	case "revoke":
 		return runKeysRevoke(ctx, args[1:], stdout, stderr)
+	case "new-master":
+		return runNewMaster(args[1:], stdout, stderr)
+	case "master-status":
+		return runMasterStatus(ctx, args[1:], stdout, stderr)
+	case "rotate-master":
+		return runRotateMaster(ctx, args[1:], stdout, stderr)
 	}
-	return usageErrorf("unknown subcommand %q (want create, list or revoke)", args[0])
+	return usageErrorf("unknown subcommand %q (want %s)", args[0], subcommands)
 }
 
 // keyJSON is how `keys create --json` and `keys list --json` print a key.
@@ -90,6 +100,9 @@ func runKeysCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	defer db.Close()
 	if err := db.CreateKey(ctx, key); err != nil {
 		return fmt.Errorf("storing the key in %s: %w", where, err)
+	}
+	if err := db.AppendAudit(ctx, &audit.Event{Tenant: key.Tenant, KeyID: key.ID, Actor: audit.ActorOperator, Action: audit.ActionKeyCreate}); err != nil {
+		return fmt.Errorf("recording the key's creation in the audit log: %w", err)
 	}
 	if *asJSON {
 		out := toKeyJSON(key)
@@ -162,12 +175,25 @@ func runKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer db.Close()
+	keys, err := db.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("listing keys: %w", err)
+	}
+	tenant := ""
+	for _, k := range keys {
+		if k.ID == id {
+			tenant = k.Tenant
+		}
+	}
 	err = db.RevokeKey(ctx, id, time.Now())
 	if biometric.IsKind(err, biometric.KindNotFound) {
 		return fmt.Errorf("no API key with ID %q in %s; 'everify keys list' shows the IDs", id, where)
 	}
 	if err != nil {
 		return fmt.Errorf("revoking %s: %w", id, err)
+	}
+	if err := db.AppendAudit(ctx, &audit.Event{Tenant: tenant, KeyID: id, Actor: audit.ActorOperator, Action: audit.ActionKeyRevoke}); err != nil {
+		return fmt.Errorf("recording the revocation in the audit log: %w", err)
 	}
 	fmt.Fprintf(stdout, "Revoked %s: requests with it are refused from now on.\n", id)
 	return nil

@@ -25,7 +25,20 @@ type command struct {
 
 // commands is the subcommand table, in the order `everify help` lists them.
 // Each entry's run function lives in the file named after it.
-var commands = []command{}
+var commands = []command{
+	{"serve", "run the HTTP API (SQLite in --data-dir, or PostgreSQL via $DATABASE_URL)", runServe},
+	{"keys", "create, list or revoke tenants' API keys; rotate the master key that seals stored images", runKeys},
+	{"tenants", "set or remove a tenant's signed webhook; list tenants", runTenants},
+	{"audit", "export the audit log as JSON lines (audit export --since 24h)", runAudit},
+	{"migrate", "bring the database schema up to date ($DATABASE_URL for PostgreSQL)", runMigrate},
+	{"models", "install (fetch, verify, convert) or verify the ONNX models", runModels},
+	{"detect", "find the faces in an image: boxes, landmarks, pose, quality", runDetect},
+	{"embed", "print the identity embedding of the largest face in an image", runEmbed},
+	{"match", "compare the faces of two images (files or URLs) as the face-match API does", runMatch},
+	{"liveness", "analyse a liveness capture offline (video or frames) against a challenge", runLiveness},
+	{"eval", "measure accuracy on labelled data (eval liveness; eval faces)", runEval},
+	{"bench", "load-test a running server (bench facematch)", runBench},
+}
 
 // errUsage marks an error caused by bad command-line usage (exit status 2).
 var errUsage = errors.New("usage")

@@ -21,8 +21,10 @@ import (
 
 	"github.com/everify/everify/internal/api"
 	"github.com/everify/everify/internal/biometric"
+	"github.com/everify/everify/internal/facematch"
 	"github.com/everify/everify/internal/imagein"
 	"github.com/everify/everify/internal/jobs"
+	"github.com/everify/everify/internal/liveness"
 	"github.com/everify/everify/internal/store"
 )
 
@@ -60,9 +62,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataDir := storeFlags(fs)
 	demo := fs.Bool("demo", false, "create a demo tenant key on start, print it with example requests, and serve the demo page at /demo/ (its routes need no key: use only where that is intended)")
 	sessionTTL := fs.Duration("session-ttl", api.DefaultSessionTTL, "how long a liveness session waits for its capture")
-	rate := fs.Float64("rate-limit", 0, "requests per second allowed per API key, per replica (0: no limit)")
-	burst := fs.Int("rate-burst", 20, "requests an API key may send at once above --rate-limit")
+	protect := addProtectFlags(fs)
 	allow := fs.String("image-allow", "", "comma-separated internal hosts, IPs or CIDRs that image URLs may reach (default: public addresses only)")
+	models := fs.String("models", defaultModelsDir(), "models directory ($EVERIFY_MODELS sets the default)")
+	faceMatch := fs.Bool("face-match", true, "load the face-match engine (false: face-match requests answer 503)")
+	faceProfile := fs.String("face-profile", facematch.DefaultProfile, "face-match model profile: "+strings.Join(facematch.Profiles, " or ")+" (see docs/FACEMATCH.md)")
+	livenessEngine := fs.Bool("liveness", true, "load the liveness engine (false: this process analyses no captures; they wait in the queue for one that does)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	var corsOrigins stringList
 	fs.Var(&corsOrigins, "cors-origin", "an origin (https://shop.example) whose pages may call the capture endpoints; repeatable, \"*\" for any (default $"+corsOriginsEnv+", comma-separated)")
@@ -83,9 +88,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// The store enqueues each submitted capture's analysis in the
 	// transaction that submits it, through the queue built on it below.
+	// Likewise each finished session's webhook delivery.
 	var queue *jobs.Queue
 	db, where, err := openStore(ctx, *dataDir, store.Options{SubmitHook: func(ctx context.Context, tx *sql.Tx, id string) error {
 		return queue.EnqueueAnalysis(ctx, tx, id)
+	}, WebhookHook: func(ctx context.Context, tx *sql.Tx, s *biometric.Session) error {
+		return queue.EnqueueWebhook(ctx, tx, s)
 	}})
 	if err != nil {
 		return err
@@ -96,10 +104,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeDriver()
-	// The liveness engine is not wired yet: analyses stay queued (see
-	// package jobs) until a build with one starts on this database.
-	if queue, err = jobs.New(jobs.Config{Driver: driver, Store: db, Logger: logger}); err != nil {
+	eng, err := loadEngines(*models, engineChoice{faceMatch: *faceMatch, faceProfile: *faceProfile, liveness: *livenessEngine}, db)
+	if err != nil {
 		return err
+	}
+	defer eng.close()
+	jobsConfig := jobs.Config{Driver: driver, Store: db, Logger: logger}
+	if eng.analyzer != nil {
+		jobsConfig.Analyzer = eng.analyzer
+	}
+	if err := protect.jobs(&jobsConfig); err != nil {
+		return err
+	}
+	if queue, err = jobs.New(jobsConfig); err != nil {
+		return err
+	}
+	var matcher api.FaceMatcher
+	if eng.matcher != nil {
+		matcher = eng.matcher
 	}
 	images, err := imagein.NewFetcher(imagein.Options{Allow: splitList(*allow)})
 	if err != nil {
@@ -112,15 +134,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	srv, err := api.New(api.Config{
+	apiConfig := api.Config{
 		Store:       db,
 		Images:      images,
 		Logger:      logger,
 		SessionTTL:  *sessionTTL,
-		RateLimit:   api.RateLimit{PerSecond: *rate, Burst: *burst},
 		CORSOrigins: corsOrigins,
 		DemoKey:     demoKey,
-	})
+		Matcher:     matcher,
+		Challenges:  liveness.DefaultPolicy(),
+	}
+	protect.apply(&apiConfig, db)
+	srv, err := api.New(apiConfig)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -154,7 +179,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	logger.Info("serving", slog.String("url", base), slog.String("store", where))
+	logger.Info("serving", slog.String("url", base), slog.String("store", where), slog.String("protection", protect.describe()))
 	fmt.Fprintf(stdout, "everify listening on %s (store: %s)\nAPI documentation: %s/docs\n", base, where, base)
 	if demoKey != nil {
 		printDemo(stdout, base, demoSecret, demoKey)

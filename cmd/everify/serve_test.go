@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/everify/everify/client"
+	"github.com/everify/everify/internal/seal"
 )
 
 // run runs the CLI in-process and returns its exit code and output.
@@ -366,15 +367,15 @@ func captureStatus(t *testing.T, base string, s *client.StartLivenessResponse) s
 }
 
 // TestServeCapture captures through a running server: CORS for the
-// configured origin ($EVERIFY_CORS_ORIGINS), frames, completion. This
-// build has no liveness engine, so the analysis stays queued and the
-// session processing.
+// configured origin ($EVERIFY_CORS_ORIGINS), frames, completion. The
+// server runs with --liveness=false, so the analysis stays queued and the
+// session processing (TestBrowserCapture covers the analysis).
 func TestServeCapture(t *testing.T) {
 	t.Setenv(databaseURLEnv, "")
 	t.Setenv(corsOriginsEnv, "https://shop.example, https://other.example")
 	dir := t.TempDir()
 	k := createKey(t, "--data-dir", dir, "--tenant", "acme")
-	srv := serve(t, "--data-dir", dir)
+	srv := serve(t, "--data-dir", dir, "--liveness=false")
 	started, err := client.New(srv.url, k.Key).StartLiveness(t.Context(), &client.StartLivenessRequest{ClientSessionToken: "cap-1"})
 	if err != nil || started.Capture == nil {
 		t.Fatalf("start: %+v, %v", started, err)
@@ -468,7 +469,8 @@ func TestGracefulShutdown(t *testing.T) {
 	close(release)
 	select {
 	case r := <-answered:
-		wantAPIError(t, r.err, 503, "face_match_engine_unavailable")
+		// The engine runs on the blank image: no face.
+		wantAPIError(t, r.err, 422, "no_face_detected")
 	case <-time.After(30 * time.Second):
 		t.Fatal("the in-flight request got no answer")
 	}
@@ -482,6 +484,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestKeysAndServePostgres(t *testing.T) {
 	u := freshPostgres(t)
 	t.Setenv(databaseURLEnv, u)
+	t.Setenv(masterKeyEnv, seal.NewKey())
 	if code, out, errOut := run(t, "migrate"); code != 0 || !strings.Contains(out, "PostgreSQL") {
 		t.Fatalf("migrate: exit %d: %s%s", code, out, errOut)
 	}

@@ -20,10 +20,18 @@ func storeFlags(fs *flag.FlagSet) *string {
 	return fs.String("data-dir", defaultDataDir(), "SQLite data directory (ignored when $DATABASE_URL selects PostgreSQL)")
 }
 
-// openStore opens the store that serve, keys and migrate share:
-// PostgreSQL when $DATABASE_URL is set, otherwise SQLite in dataDir. It
+// openStore opens the store that every command shares: PostgreSQL when
+// $DATABASE_URL is set, otherwise SQLite in dataDir. Unless opts has a
+// Sealer, it seals with the master keyring that openSealer finds. It
 // returns the store and a description of where it is, without secrets.
 func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.DB, string, error) {
+	if opts.Sealer == nil {
+		sealer, _, err := openSealer(ctx, dataDir, os.Getenv(databaseURLEnv) != "")
+		if err != nil {
+			return nil, "", fmt.Errorf("master key: %w", err)
+		}
+		opts.Sealer = sealer
+	}
 	if u := os.Getenv(databaseURLEnv); u != "" {
 		where := "PostgreSQL at " + redactURL(u)
 		db, err := postgres.Open(ctx, u, opts)
