@@ -38,7 +38,7 @@ func runDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	iris := fs.Bool("iris", false, "refine the eye centres with the iris model")
 	minFace := fs.Float64("min-face", 0, "also look for faces down to this size in pixels by scanning tiles (documents)")
 	rotations := fs.Bool("rotations", false, "try the image turned by 90, 180 and 270 degrees when no face is found upright")
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

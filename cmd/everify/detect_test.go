@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"image"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,7 +88,7 @@ func TestDetectCommandErrors(t *testing.T) {
 func TestEmbedCommand(t *testing.T) {
 	dir := modelsDir(t)
 	img := evaldata.Require(t, "lfw-dev/images/Zico/Zico_0001.jpg")
-	code, out, errs := run(t, "embed", "--json", "--models", dir, img)
+	code, out, errs := run(t, "embed", img, "--json", "--models", dir) // flags after the image too
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -99,7 +102,7 @@ func TestEmbedCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"faceres": 1024, "faceres-deep": 1024, "mobilefacenet": 192, "mobileface": 256}
+	want := map[string]int{"faceres": 1024, "faceres-deep": 1024, "mobilefacenet": 192, "mobileface": 256, "faceapi-recognition": 128}
 	if len(res.Embeddings) != len(want) {
 		t.Fatalf("%d embeddings, want %d", len(res.Embeddings), len(want))
 	}
@@ -142,5 +145,37 @@ func writeGreyPNG(t *testing.T, path string) {
 	}
 	if err := fh.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestParseAnywhere checks that the file-taking tools accept flags before
+// and after their arguments, and "--" before an argument that looks like a
+// flag.
+func TestParseAnywhere(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		json bool
+		out  string
+		pos  []string
+	}{
+		{[]string{"a.jpg"}, false, "", []string{"a.jpg"}},
+		{[]string{"--json", "a.jpg", "b.jpg"}, true, "", []string{"a.jpg", "b.jpg"}},
+		{[]string{"a.jpg", "--json", "b.jpg", "--out", "x.png"}, true, "x.png", []string{"a.jpg", "b.jpg"}},
+		{[]string{"a.jpg", "--", "--json"}, false, "", []string{"a.jpg", "--json"}},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "")
+		out := fs.String("out", "", "")
+		if err := parseAnywhere(fs, tc.args); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if *asJSON != tc.json || *out != tc.out || !slices.Equal(fs.Args(), tc.pos) {
+			t.Errorf("%v: json %v out %q args %q", tc.args, *asJSON, *out, fs.Args())
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := parseAnywhere(fs, []string{"a.jpg", "--nope"}); err == nil {
+		t.Error("an unknown flag after the arguments was accepted")
 	}
 }

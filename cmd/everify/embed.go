@@ -10,7 +10,10 @@ import (
 	"strings"
 
 	"github.com/everify/everify/internal/biometric"
+	"github.com/everify/everify/internal/facematch"
+	"github.com/everify/everify/internal/imagein"
 	"github.com/everify/everify/internal/vision"
+	"github.com/everify/everify/internal/vision/faceapi"
 	"github.com/everify/everify/internal/vision/onnx"
 )
 
@@ -22,20 +25,22 @@ func runEmbed(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "Usage: everify embed [flags] IMAGE\n\nPrints the L2-normalised identity embedding of the largest face in IMAGE,\nfor every embedding model or the one named.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	model := fs.String("model", "", "embedding model: "+strings.Join(vision.EmbedderNames(), ", ")+" (default: all)")
+	model := fs.String("model", "", "embedding model: "+strings.Join(embedModelNames(), ", ")+" (default: all)")
 	models := fs.String("models", defaultModelsDir(), "models directory ($EVERIFY_MODELS sets the default)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return usageErrorf("need exactly one IMAGE argument")
 	}
 	specs := vision.Embedders
-	if *model != "" {
+	if *model == faceapi.EmbedderModel {
+		specs = nil
+	} else if *model != "" {
 		s, ok := vision.LookupEmbedder(*model)
 		if !ok {
-			return usageErrorf("unknown model %q; choose one of %s", *model, strings.Join(vision.EmbedderNames(), ", "))
+			return usageErrorf("unknown model %q; choose one of %s", *model, strings.Join(embedModelNames(), ", "))
 		}
 		specs = []vision.EmbedderSpec{s}
 	}
@@ -62,11 +67,6 @@ func runEmbed(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return biometric.Errorf(biometric.KindUnprocessable, "no_face_detected", "No face was found in %s; use a photo with the face clearly visible.", fs.Arg(0))
 	}
 	face := faces[i]
-	type result struct {
-		Model     string    `json:"model"`
-		Dim       int       `json:"dim"`
-		Embedding []float32 `json:"embedding"`
-	}
 	var results []result
 	for _, s := range specs {
 		e, err := vision.NewEmbedder(rt, s)
@@ -78,6 +78,13 @@ func runEmbed(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		results = append(results, result{Model: s.Name, Dim: len(v), Embedding: v})
+	}
+	if *model == "" || *model == faceapi.EmbedderModel {
+		r, err := faceMatchEmbedding(ctx, rt, img)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -97,4 +104,32 @@ func runEmbed(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%s (%d): [%s]\n", r.Model, r.Dim, strings.Join(parts, ", "))
 	}
 	return nil
+}
+
+// result is one model's embedding, as `embed` prints it.
+type result struct {
+	Model     string    `json:"model"`
+	Dim       int       `json:"dim"`
+	Embedding []float32 `json:"embedding"`
+}
+
+// embedModelNames lists the models `embed` knows: the candidates of
+// package vision and the face-api recognition net that face match uses.
+func embedModelNames() []string {
+	return append(vision.EmbedderNames(), faceapi.EmbedderModel)
+}
+
+// faceMatchEmbedding is the embedding face match compares: the default
+// profile's recognition net on its own alignment of the largest face.
+func faceMatchEmbedding(ctx context.Context, rt vision.Runtime, img *imagein.Image) (result, error) {
+	eng, err := facematch.New(rt, facematch.Options{})
+	if err != nil {
+		return result{}, err
+	}
+	p, err := eng.Extract(ctx, img.RGBA, facematch.Source, nil)
+	if err != nil {
+		return result{}, err
+	}
+	v := p.Embeddings[0]
+	return result{Model: faceapi.EmbedderModel, Dim: len(v), Embedding: v}, nil
 }

@@ -28,7 +28,7 @@ type command struct {
 var commands = []command{
 	{"serve", "run the HTTP API (SQLite in --data-dir, or PostgreSQL via $DATABASE_URL)", runServe},
 	{"keys", "create, list or revoke tenants' API keys; rotate the master key that seals stored images", runKeys},
-	{"tenants", "set or remove a tenant's signed webhook; list tenants", runTenants},
+	{"tenants", "set or remove a tenant's signed webhook or challenge policy; list tenants", runTenants},
 	{"audit", "export the audit log as JSON lines (audit export --since 24h)", runAudit},
 	{"migrate", "bring the database schema up to date ($DATABASE_URL for PostgreSQL)", runMigrate},
 	{"models", "install (fetch, verify, convert) or verify the ONNX models", runModels},
@@ -88,4 +88,28 @@ func usage(w io.Writer) {
 // usageErrorf returns an error that makes the command exit with status 2.
 func usageErrorf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+// parseAnywhere parses args with fs allowing flags after the positional
+// arguments too (`everify detect IMAGE --json`), as the file-taking tools
+// document; "--" ends the flags. Afterwards fs.Args() holds the positional
+// arguments in order.
+func parseAnywhere(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
 }

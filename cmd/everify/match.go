@@ -36,7 +36,7 @@ Flags:`)
 	allow := fs.String("image-allow", "", "comma-separated internal hosts, IPs or CIDRs that URLs may reach (default: public addresses only)")
 	models := fs.String("models", defaultModelsDir(), "models directory ($EVERIFY_MODELS sets the default)")
 	profile := fs.String("profile", facematch.DefaultProfile, "model profile: "+strings.Join(facematch.Profiles, " or ")+" (see docs/FACEMATCH.md)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	cal, err := facematch.ProfileCalibration(*profile)
