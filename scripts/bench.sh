@@ -10,6 +10,16 @@ GO=${GO:-go}
 mkdir -p "$OUT"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/machine.txt"
 
+# --- Models (docs/MODELS.md, "Benchmarks") ----------------------------------
+echo "== models: ONNX Runtime p50/p99 (1 thread), throughput (all cores), TF.js wasm in the same run"
+$GO test -run '^$' -bench Models -benchtime 30x -timeout 30m ./internal/vision/onnx | tee "$OUT/models.txt"
+echo "== vision: detection + landmarks + embedding of one 640x480 image, one thread"
+$GO test -run '^$' -bench 'FaceToEmbedding' -benchtime 50x -timeout 30m ./internal/vision | tee "$OUT/vision.txt"
+
+# --- Liveness (docs/EVALUATION.md, "Speed") ---------------------------------
+echo "== liveness: one analysis of a 4 s, 15 fps, 640x480 capture (BenchmarkAnalyze4s)"
+$GO test -run '^$' -bench 'Analyze4s' -benchtime 20x -timeout 30m ./internal/liveness | tee "$OUT/liveness.txt"
+
 # --- Face match -------------------------------------------------------------
 echo "== face match: one match of two in-memory 640x480 JPEGs (BenchmarkMatch)"
 $GO test -run '^$' -bench 'Match' -benchtime 200x -timeout 30m ./internal/facematch | tee "$OUT/facematch-go.txt"
