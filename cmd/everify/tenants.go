@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,36 +16,60 @@ import (
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/imagein"
+	"github.com/everify/everify/internal/liveness"
 	"github.com/everify/everify/internal/store"
 )
 
 // webhookSecretPrefix starts every webhook signing secret.
 const webhookSecretPrefix = "whsec_"
 
-// runTenants implements `everify tenants set-webhook|remove-webhook|list`.
+// tenantsSubcommands lists the subcommands of `everify tenants`.
+const tenantsSubcommands = "set-webhook, remove-webhook, set-challenge, clear-challenge or list"
+
+// runTenants implements `everify tenants
+// set-webhook|remove-webhook|set-challenge|clear-challenge|list`.
 func runTenants(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErrorf("need a subcommand: set-webhook, remove-webhook or list")
+		return usageErrorf("need a subcommand: %s", tenantsSubcommands)
 	}
 	switch args[0] {
 	case "set-webhook":
 		return runSetWebhook(ctx, args[1:], stdout, stderr)
 	case "remove-webhook":
 		return runRemoveWebhook(ctx, args[1:], stdout, stderr)
+	case "set-challenge":
+		return runSetChallenge(ctx, args[1:], stdout, stderr)
+	case "clear-challenge":
+		return runClearChallenge(ctx, args[1:], stdout, stderr)
 	case "list":
 		return runTenantsList(ctx, args[1:], stdout, stderr)
 	}
-	return usageErrorf("unknown subcommand %q (want set-webhook, remove-webhook or list)", args[0])
+	return usageErrorf("unknown subcommand %q (want %s)", args[0], tenantsSubcommands)
 }
 
-// webhookJSON is how `tenants set-webhook --json` and `tenants list
-// --json` print a tenant and its webhook. Secret is set only by
-// set-webhook: it is shown once.
+// webhookJSON is how `tenants set-webhook --json`, `tenants set-challenge
+// --json` and `tenants list --json` print a tenant, its webhook and its
+// challenge policy. Secret is set only by set-webhook: it is shown once.
 type webhookJSON struct {
-	Tenant    string    `json:"tenant"`
-	URL       string    `json:"webhook_url,omitempty"`
-	Secret    string    `json:"secret,omitempty"`
-	CreatedAt time.Time `json:"webhook_set_at,omitzero"`
+	Tenant    string         `json:"tenant"`
+	URL       string         `json:"webhook_url,omitempty"`
+	Secret    string         `json:"secret,omitempty"`
+	CreatedAt time.Time      `json:"webhook_set_at,omitzero"`
+	Challenge *challengeJSON `json:"challenge,omitempty"`
+}
+
+// challengeJSON is a tenant's challenge policy; a tenant without one gets
+// the server's default.
+type challengeJSON struct {
+	Steps   int                       `json:"steps"`
+	First   []biometric.ChallengeType `json:"first,omitempty"`
+	Actions []biometric.ChallengeType `json:"actions"`
+	SetAt   time.Time                 `json:"set_at,omitzero"`
+}
+
+// newChallengeJSON returns rules set at the given time as JSON.
+func newChallengeJSON(rules biometric.ChallengeRules, at time.Time) *challengeJSON {
+	return &challengeJSON{Steps: rules.Steps, First: rules.First, Actions: rules.Actions, SetAt: at}
 }
 
 func runSetWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -158,37 +183,179 @@ func runTenantsList(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer db.Close()
-	hooks, err := db.Webhooks(ctx)
+	list, err := listTenants(ctx, db)
 	if err != nil {
-		return fmt.Errorf("listing webhooks: %w", err)
-	}
-	keys, err := db.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("listing keys: %w", err)
-	}
-	// Every tenant that has a key or a webhook, by name.
-	byTenant := map[string]webhookJSON{}
-	for _, k := range keys {
-		byTenant[k.Tenant] = webhookJSON{Tenant: k.Tenant}
-	}
-	for _, w := range hooks {
-		byTenant[w.Tenant] = webhookJSON{Tenant: w.Tenant, URL: w.URL, CreatedAt: w.CreatedAt}
-	}
-	list := []webhookJSON{}
-	for _, name := range slices.Sorted(maps.Keys(byTenant)) {
-		list = append(list, byTenant[name])
+		return err
 	}
 	if *asJSON {
 		return writeJSON(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tWEBHOOK\tSET")
+	fmt.Fprintln(tw, "TENANT\tWEBHOOK\tSET\tCHALLENGE")
 	for _, w := range list {
-		url, set := "-", "-"
+		url, set, challenge := "-", "-", "default"
 		if w.URL != "" {
 			url, set = w.URL, w.CreatedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", w.Tenant, url, set)
+		if c := w.Challenge; c != nil {
+			challenge = biometric.ChallengeRules{Steps: c.Steps, First: c.First, Actions: c.Actions}.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.Tenant, url, set, challenge)
 	}
 	return tw.Flush()
+}
+
+// listTenants returns every tenant that has a key, a webhook or a
+// challenge policy, by name, with its webhook and policy.
+func listTenants(ctx context.Context, db *store.DB) ([]webhookJSON, error) {
+	hooks, err := db.Webhooks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing webhooks: %w", err)
+	}
+	keys, err := db.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing keys: %w", err)
+	}
+	challenges, err := db.ListTenantChallenges(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing challenge policies: %w", err)
+	}
+	byTenant := map[string]*webhookJSON{}
+	tenant := func(name string) *webhookJSON {
+		if byTenant[name] == nil {
+			byTenant[name] = &webhookJSON{Tenant: name}
+		}
+		return byTenant[name]
+	}
+	for _, k := range keys {
+		tenant(k.Tenant)
+	}
+	for _, w := range hooks {
+		t := tenant(w.Tenant)
+		t.URL, t.CreatedAt = w.URL, w.CreatedAt
+	}
+	for _, c := range challenges {
+		tenant(c.Tenant).Challenge = newChallengeJSON(c.Rules, c.SetAt)
+	}
+	list := []webhookJSON{}
+	for _, name := range slices.Sorted(maps.Keys(byTenant)) {
+		list = append(list, *byTenant[name])
+	}
+	return list, nil
+}
+
+func runSetChallenge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tenants set-challenge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := storeFlags(fs)
+	tenant := fs.String("tenant", "", "tenant whose new sessions get this challenge policy (required)")
+	steps := fs.Int("steps", 0, "number of steps of a server-chosen challenge, 1 to the number of actions (required)")
+	actions := fs.String("actions", "", "comma-separated actions the steps are drawn from (required): "+biometric.JoinChallenges(biometric.AllChallenges))
+	first := fs.String("first", "", "comma-separated actions the first step is drawn from (default: --actions); the seed's challenge_details shows the first step alone")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected arguments %v (flags go before arguments)", fs.Args())
+	}
+	if err := auth.ValidateTenant(*tenant); err != nil {
+		return usageErrorf("--tenant: %s", biometric.AsError(err).Message)
+	}
+	if *actions == "" {
+		return usageErrorf("--actions is required: a comma-separated list of %s", biometric.JoinChallenges(biometric.AllChallenges))
+	}
+	if !stepsGiven(fs) {
+		return usageErrorf("--steps is required: how many steps a server-chosen challenge has")
+	}
+	rules := biometric.ChallengeRules{Steps: *steps, First: parseActions(*first), Actions: parseActions(*actions)}
+	if err := rules.Validate(); err != nil {
+		e := biometric.AsError(err)
+		return usageErrorf("--%s: %s", e.Field, e.Message)
+	}
+	db, where, err := openStore(ctx, *dataDir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.SetTenantChallenges(ctx, *tenant, rules); err != nil {
+		return fmt.Errorf("storing the challenge policy in %s: %w", where, err)
+	}
+	if err := db.AppendAudit(ctx, &audit.Event{Tenant: *tenant, Actor: audit.ActorOperator, Action: audit.ActionChallengeSet}); err != nil {
+		return fmt.Errorf("recording the challenge policy in the audit log: %w", err)
+	}
+	if weak := weakerActions(rules.Allowed()); len(weak) > 0 {
+		fmt.Fprintf(stderr, "Warning: a replayed recording answers %s more easily than blink and head turns (see docs/LIVENESS.md).\n",
+			biometric.JoinChallenges(weak))
+	}
+	if *asJSON {
+		return writeJSON(stdout, webhookJSON{Tenant: *tenant, Challenge: newChallengeJSON(rules, time.Now().UTC())})
+	}
+	fmt.Fprintf(stdout, "Tenant %q's new sessions get %s.\nA start request may ask only for %s. Running servers apply it from their next start.\n",
+		*tenant, rules, biometric.JoinChallenges(rules.Allowed()))
+	return nil
+}
+
+func runClearChallenge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tenants clear-challenge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := storeFlags(fs)
+	tenant := fs.String("tenant", "", "tenant whose challenge policy is cleared (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *tenant == "" {
+		return usageErrorf("need --tenant and no arguments")
+	}
+	db, where, err := openStore(ctx, *dataDir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	err = db.ClearTenantChallenges(ctx, *tenant)
+	if biometric.IsKind(err, biometric.KindNotFound) {
+		return fmt.Errorf("tenant %q has no challenge policy in %s; it already gets the server's default", *tenant, where)
+	}
+	if err != nil {
+		return fmt.Errorf("clearing the challenge policy: %w", err)
+	}
+	if err := db.AppendAudit(ctx, &audit.Event{Tenant: *tenant, Actor: audit.ActorOperator, Action: audit.ActionChallengeClear}); err != nil {
+		return fmt.Errorf("recording the clearing in the audit log: %w", err)
+	}
+	fmt.Fprintf(stdout, "Cleared tenant %q's challenge policy; its new sessions get the server's default.\n", *tenant)
+	return nil
+}
+
+// parseActions splits a comma-separated list of actions, ignoring spaces
+// and empty entries; Validate checks the names.
+func parseActions(list string) []biometric.ChallengeType {
+	var ts []biometric.ChallengeType
+	for a := range strings.SplitSeq(list, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			ts = append(ts, biometric.ChallengeType(a))
+		}
+	}
+	return ts
+}
+
+// weakerActions returns the actions among ts that the default policy
+// leaves out: a replayed recording answers them more easily
+// (docs/LIVENESS.md).
+func weakerActions(ts []biometric.ChallengeType) []biometric.ChallengeType {
+	def := liveness.DefaultPolicy().Rules()
+	var weak []biometric.ChallengeType
+	for _, t := range ts {
+		if !def.Allows(t) {
+			weak = append(weak, t)
+		}
+	}
+	return weak
+}
+
+// stepsGiven reports whether --steps was given (--steps 0 is then a
+// validation error rather than a missing flag).
+func stepsGiven(fs *flag.FlagSet) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "steps" })
+	return set
 }

@@ -52,8 +52,8 @@ type FaceMatcher interface {
 }
 
 // Store is what the API keeps its state in: the domain store, plus
-// erasure, device failure counts and the audit log. *store.DB implements
-// it.
+// erasure, device failure counts, the audit log and tenants' challenge
+// rules. *store.DB implements it.
 type Store interface {
 	biometric.Store
 	// DeleteBiometrics erases the biometric data of the tenant's session
@@ -66,6 +66,7 @@ type Store interface {
 	DeviceFailures(ctx context.Context, tenant, deviceID string, max int) (streak int, last time.Time, err error)
 	// AppendAudit records an audit event that no write recorded.
 	AppendAudit(ctx context.Context, ev *audit.Event) error
+	TenantChallenges
 }
 
 // Defaults for the zero fields of Config.

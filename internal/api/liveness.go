@@ -61,11 +61,15 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, req *client.Start
 	if err != nil {
 		return err
 	}
-	challenge, err := s.challenges.Challenge(requested)
+	key := apiKeyOf(r)
+	policy, err := s.challengePolicy(r.Context(), key.Tenant)
 	if err != nil {
 		return err
 	}
-	key := apiKeyOf(r)
+	challenge, err := policy.Challenge(requested)
+	if err != nil {
+		return err
+	}
 	if err := s.checkDevice(r.Context(), key.Tenant, req.DeviceID); err != nil {
 		return err
 	}

@@ -45,6 +45,8 @@ const (
 	ActionKeyRevoke      = "api_key.revoke"
 	ActionWebhookSet     = "tenant.webhook_set"
 	ActionWebhookRemove  = "tenant.webhook_remove"
+	ActionChallengeSet   = "tenant.challenge_set"
+	ActionChallengeClear = "tenant.challenge_clear"
 	ActionMasterRotation = "master_key.rotate"
 )
 

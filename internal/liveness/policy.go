@@ -42,6 +42,13 @@ func DefaultPolicy() Policy {
 	}
 }
 
+// Rules returns the policy's drawing rules in the form an operator sets
+// for a tenant (`everify tenants set-challenge`). The API draws a tenant's
+// challenges from such rules the way NewChallenge draws from the policy.
+func (p Policy) Rules() biometric.ChallengeRules {
+	return biometric.ChallengeRules{Steps: p.Steps, First: slices.Clone(p.First), Actions: slices.Clone(p.Actions)}
+}
+
 // NewChallenge returns the challenge of a new session. With requested
 // actions (already known and distinct, checked by the caller) it asks for
 // exactly those, in that order; otherwise it draws the first step from

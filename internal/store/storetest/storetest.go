@@ -89,6 +89,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"DeviceFailures", testDeviceFailures},
 		{"Webhooks", testWebhooks},
 		{"WebhookHook", testWebhookHook},
+		{"TenantChallenges", testTenantChallenges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
