@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 )
 
 // runEval implements `everify eval`: accuracy on labelled evaluation data,
@@ -25,4 +27,25 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stderr, usage)
 	return usageErrorf("unknown sub-command %q", args[0])
+}
+
+// writeReport writes an evaluation report as indented JSON to the file
+// out when out is set, and to stdout when asJSON is; done says that stdout
+// got it, so the caller prints no text report.
+func writeReport(stdout io.Writer, out string, asJSON bool, rep any) (done bool, err error) {
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	data = append(data, '\n')
+	if out != "" {
+		if err := os.WriteFile(out, data, 0o644); err != nil {
+			return false, err
+		}
+	}
+	if asJSON {
+		_, err := stdout.Write(data)
+		return true, err
+	}
+	return false, nil
 }

@@ -160,19 +160,8 @@ Flags:`)
 			fmt.Fprintf(progress, "calibration %s written to %s (%d impostor pairs); re-run without --fit-calibration to evaluate with it\n", name, *fit, c.Fitted.ImpostorPairs)
 		}
 	}
-	if *out != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(*out, append(data, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	if done, err := writeReport(stdout, *out, *asJSON, rep); done || err != nil {
+		return err
 	}
 	printFaceReport(stdout, *pairsFile, len(folds), rep)
 	return nil

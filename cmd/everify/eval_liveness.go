@@ -106,19 +106,8 @@ Flags:`)
 	if err != nil {
 		return err
 	}
-	if *outFile != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(*outFile, append(data, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	if done, err := writeReport(stdout, *outFile, *asJSON, rep); done || err != nil {
+		return err
 	}
 	printReport(stdout, rep)
 	return nil
