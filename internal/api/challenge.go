@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
-	"slices"
 
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
@@ -70,17 +69,12 @@ func (p RulesChallenge) Challenge(requested []biometric.ChallengeType) (biometri
 	}
 	types := requested
 	if len(types) == 0 {
-		types = p.draw()
+		var err error
+		if types, err = p.Rules.Draw(rand.Reader); err != nil {
+			return biometric.Challenge{}, err
+		}
 	}
 	return newChallenge(types), nil
-}
-
-// draw picks the first step from the first actions and then the later
-// ones, distinct and other than the first, from the actions.
-func (p RulesChallenge) draw() []biometric.ChallengeType {
-	first := randomSubset(p.Rules.FirstActions(), 1)[0]
-	rest := slices.DeleteFunc(slices.Clone(p.Rules.Actions), func(t biometric.ChallengeType) bool { return t == first })
-	return append([]biometric.ChallengeType{first}, randomSubset(rest, min(p.Rules.Steps-1, len(rest)))...)
 }
 
 // RandomChallenge asks for Steps distinct actions drawn uniformly at random

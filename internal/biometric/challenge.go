@@ -1,7 +1,9 @@
 package biometric
 
 import (
+	"encoding/binary"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 )
@@ -152,4 +154,43 @@ func JoinChallenges(ts []ChallengeType) string {
 		s[i] = string(t)
 	}
 	return strings.Join(s, ",")
+}
+
+// Draw picks a server-chosen challenge's steps: the first uniformly from
+// FirstActions, then distinct others from Actions until Steps, reading
+// its randomness from src (crypto/rand.Reader in the service).
+func (r ChallengeRules) Draw(src io.Reader) ([]ChallengeType, error) {
+	first := r.FirstActions()
+	if len(first) == 0 {
+		return nil, fmt.Errorf("challenge rules have no actions")
+	}
+	k, err := uniform(src, len(first))
+	if err != nil {
+		return nil, err
+	}
+	types := []ChallengeType{first[k]}
+	rest := slices.DeleteFunc(slices.Clone(r.Actions), func(t ChallengeType) bool { return t == types[0] })
+	for len(types) < r.Steps && len(rest) > 0 {
+		if k, err = uniform(src, len(rest)); err != nil {
+			return nil, err
+		}
+		types = append(types, rest[k])
+		rest = slices.Delete(rest, k, k+1)
+	}
+	return types, nil
+}
+
+// uniform returns an integer in [0, n) read from src, each equally likely
+// (rejection sampling).
+func uniform(src io.Reader, n int) (int, error) {
+	limit := ^uint32(0) - ^uint32(0)%uint32(n)
+	var b [4]byte
+	for {
+		if _, err := io.ReadFull(src, b[:]); err != nil {
+			return 0, fmt.Errorf("drawing a challenge: %w", err)
+		}
+		if v := binary.BigEndian.Uint32(b[:]); v < limit {
+			return int(v % uint32(n)), nil
+		}
+	}
 }

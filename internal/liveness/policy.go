@@ -2,7 +2,6 @@ package liveness
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -63,7 +62,7 @@ func (p Policy) NewChallenge(r io.Reader, requested []biometric.ChallengeType) (
 		}
 	} else {
 		var err error
-		if types, err = p.draw(r); err != nil {
+		if types, err = p.Rules().Draw(r); err != nil {
 			return biometric.Challenge{}, err
 		}
 	}
@@ -81,43 +80,6 @@ func (p Policy) NewChallenge(r io.Reader, requested []biometric.ChallengeType) (
 // Challenge implements the API's challenge policy with crypto/rand.
 func (p Policy) Challenge(requested []biometric.ChallengeType) (biometric.Challenge, error) {
 	return p.NewChallenge(rand.Reader, requested)
-}
-
-// draw picks the server-chosen steps.
-func (p Policy) draw(r io.Reader) ([]biometric.ChallengeType, error) {
-	if len(p.First) == 0 {
-		return nil, fmt.Errorf("liveness: policy has no first actions")
-	}
-	first, err := pick(r, len(p.First))
-	if err != nil {
-		return nil, err
-	}
-	types := []biometric.ChallengeType{p.First[first]}
-	rest := slices.DeleteFunc(slices.Clone(p.Actions), func(t biometric.ChallengeType) bool { return t == types[0] })
-	for len(types) < p.Steps && len(rest) > 0 {
-		k, err := pick(r, len(rest))
-		if err != nil {
-			return nil, err
-		}
-		types = append(types, rest[k])
-		rest = slices.Delete(rest, k, k+1)
-	}
-	return types, nil
-}
-
-// pick returns a uniform random integer in [0, n) read from r (rejection
-// sampling, so that no value is favoured).
-func pick(r io.Reader, n int) (int, error) {
-	limit := ^uint32(0) - ^uint32(0)%uint32(n)
-	var b [4]byte
-	for {
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return 0, fmt.Errorf("liveness: drawing a challenge: %w", err)
-		}
-		if v := binary.BigEndian.Uint32(b[:]); v < limit {
-			return int(v % uint32(n)), nil
-		}
-	}
 }
 
 // stepWindow returns the time window of step i given the prompt times
