@@ -23,6 +23,8 @@ type protectFlags struct {
 	webhookAllow        *string
 	webhookAttempts     *int
 	webhookTimeout      *time.Duration
+	analysisTimeout     *time.Duration
+	rescueAfter         *time.Duration
 }
 
 // addProtectFlags adds serve's data protection and abuse limit flags.
@@ -41,6 +43,8 @@ func addProtectFlags(fs *flag.FlagSet) *protectFlags {
 		webhookAllow:    fs.String("webhook-allow", "", "comma-separated internal hosts, IPs or CIDRs that webhook URLs may reach (default: public addresses only)"),
 		webhookAttempts: fs.Int("webhook-attempts", jobs.DefaultWebhookAttempts, "how often a webhook delivery is tried before it is given up"),
 		webhookTimeout:  fs.Duration("webhook-timeout", jobs.DefaultWebhookTimeout, "deadline of one webhook delivery attempt"),
+		analysisTimeout: fs.Duration("analysis-timeout", jobs.DefaultAnalysisTimeout, "deadline of one liveness analysis attempt"),
+		rescueAfter:     fs.Duration("job-rescue-after", 0, fmt.Sprintf("how long a job may run before it is taken for lost (its replica died) and retried; longer than --analysis-timeout (0: %d times it)", jobs.RescueFactor)),
 	}
 }
 
@@ -60,9 +64,9 @@ func (p *protectFlags) apply(cfg *api.Config, db *store.DB) {
 	cfg.RequestTimeout = *p.requestTimeout
 }
 
-// jobs sets the retention and webhook settings of cfg; webhooks are
-// delivered through the image fetcher's SSRF guard, with their own
-// allowlist.
+// jobs sets the retention, webhook and job timeout settings of cfg;
+// webhooks are delivered through the image fetcher's SSRF guard, with
+// their own allowlist.
 func (p *protectFlags) jobs(cfg *jobs.Config) error {
 	if *p.records < *p.biometrics {
 		return usageErrorf("--record-retention (%s) is shorter than --biometric-retention (%s)", *p.records, *p.biometrics)
@@ -74,6 +78,10 @@ func (p *protectFlags) jobs(cfg *jobs.Config) error {
 	cfg.BiometricRetention, cfg.RecordRetention, cfg.PurgeInterval = *p.biometrics, *p.records, *p.purgeInterval
 	cfg.WebhookClient = jobs.NewWebhookClient(guard.Transport())
 	cfg.WebhookAttempts, cfg.WebhookTimeout = *p.webhookAttempts, *p.webhookTimeout
+	if *p.rescueAfter > 0 && *p.rescueAfter <= *p.analysisTimeout {
+		return usageErrorf("--job-rescue-after (%s) must be longer than --analysis-timeout (%s)", *p.rescueAfter, *p.analysisTimeout)
+	}
+	cfg.AnalysisTimeout, cfg.RescueAfter = *p.analysisTimeout, *p.rescueAfter
 	return nil
 }
 

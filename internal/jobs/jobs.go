@@ -6,7 +6,8 @@
 // (expiring sessions whose capture never came; purging biometric data,
 // then decisions and audit records, after their retention). Jobs are
 // durable: they survive restarts, are retried with backoff, and on
-// PostgreSQL are shared by every replica.
+// PostgreSQL are shared by every replica; a job whose process dies while
+// running it is retried elsewhere after Config.RescueAfter.
 //
 // Without an Analyzer (a build or deployment without the liveness engine)
 // the analysis jobs are not worked but kept queued, and their sessions stay
@@ -95,10 +96,13 @@ const (
 	DefaultWebhookAttempts = 10
 	DefaultWebhookDelay    = 10 * time.Second
 	DefaultWebhookTimeout  = 10 * time.Second
-	defaultPollInterval    = time.Second
-	maxRetryDelay          = 5 * time.Minute
-	maxWebhookRetryDelay   = time.Hour
-	webhookWorkers         = 4
+	// RescueFactor sets the default RescueAfter: this many times
+	// AnalysisTimeout (6 minutes with the default timeout).
+	RescueFactor         = 3
+	defaultPollInterval  = time.Second
+	maxRetryDelay        = 5 * time.Minute
+	maxWebhookRetryDelay = time.Hour
+	webhookWorkers       = 4
 )
 
 // Config holds a Queue's collaborators and settings.
@@ -130,6 +134,16 @@ type Config struct {
 	// ExpiryInterval is how often sessions past their deadline are
 	// expired; DefaultExpiryInterval if zero.
 	ExpiryInterval time.Duration
+	// RescueAfter is how long a job may stay running before it is taken
+	// for lost (its process was killed, ran out of memory or lost its
+	// machine) and retried by any process that works its queue. It must
+	// be longer than AnalysisTimeout, so that no analysis is started
+	// again while it may still be running (a webhook delivery also waits
+	// for its WebhookTimeout); RescueFactor times AnalysisTimeout if not
+	// positive. The check runs every 30 s on one process (River's
+	// leader), so a lost job is retried between RescueAfter and
+	// RescueAfter + 30 s after it started, plus its retry delay.
+	RescueAfter time.Duration
 	// PollInterval is how often idle workers look for jobs they were not
 	// notified of (SQLite has no notifications); 1 s if zero.
 	PollInterval time.Duration
@@ -208,6 +222,10 @@ func New(cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("jobs.New: the record retention (%s) is shorter than the biometric retention (%s)", retention.records, retention.biometrics)
 	}
 	webhookTimeout := durationOr(cfg.WebhookTimeout, DefaultWebhookTimeout)
+	rescueAfter, err := rescueDelay(cfg.RescueAfter, timeout)
+	if err != nil {
+		return nil, err
+	}
 
 	workers := river.NewWorkers()
 	// The analysis worker is registered even without an Analyzer, so that
@@ -236,12 +254,13 @@ func New(cfg Config) (*Queue, error) {
 	}
 	poll := durationOr(cfg.PollInterval, defaultPollInterval)
 	client, err := river.NewClient(cfg.Driver, &river.Config{
-		Logger:            log,
-		Workers:           workers,
-		Queues:            queues,
-		JobTimeout:        timeout,
-		FetchPollInterval: poll,
-		FetchCooldown:     min(poll, 100*time.Millisecond), // River's default, unless polling is faster
+		Logger:               log,
+		Workers:              workers,
+		Queues:               queues,
+		JobTimeout:           timeout,
+		RescueStuckJobsAfter: rescueAfter,
+		FetchPollInterval:    poll,
+		FetchCooldown:        min(poll, 100*time.Millisecond), // River's default, unless polling is faster
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(durationOr(cfg.ExpiryInterval, DefaultExpiryInterval)),
 				func() (river.JobArgs, *river.InsertOpts) { return expiryArgs{}, nil },
@@ -256,6 +275,20 @@ func New(cfg Config) (*Queue, error) {
 	}
 	q.client = client
 	return q, nil
+}
+
+// rescueDelay returns the RescueAfter to use: d, or RescueFactor times
+// the analysis timeout when d is not positive. A d that is not longer than
+// the analysis timeout is refused: an analysis still running would be
+// started again.
+func rescueDelay(d, analysis time.Duration) (time.Duration, error) {
+	if d <= 0 {
+		return RescueFactor * analysis, nil
+	}
+	if d <= analysis {
+		return 0, fmt.Errorf("jobs.New: the rescue delay (%s) must be longer than the analysis timeout (%s), or an analysis still running would be started again", d, analysis)
+	}
+	return d, nil
 }
 
 // durationOr returns d, or def when d is not positive.

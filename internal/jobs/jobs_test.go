@@ -12,6 +12,7 @@ import (
 	"image/jpeg"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -525,4 +526,56 @@ func freshPostgres(t *testing.T) string {
 	}
 	pu.Path = "/" + name
 	return pu.String()
+}
+
+// TestRescueLostAnalysis leaves an analysis job running as a process that
+// died mid-analysis would (state running, attempt 1, started a minute
+// ago) and starts a queue with a short RescueAfter: its leader rescues the
+// job, which runs a second time and completes the session once.
+func TestRescueLostAnalysis(t *testing.T) {
+	t.Parallel()
+	a := newFakeAnalyzer()
+	cfg := fastConfig(a)
+	cfg.AnalysisTimeout, cfg.RescueAfter = time.Second, 2*time.Second
+	e := openSQLite(t, t.TempDir(), cfg)
+	s := submit(t, e.db, "acme", 6)
+	lost := time.Now().Add(-time.Minute).UTC().Format("2006-01-02 15:04:05.000")
+	res, err := e.db.SQL().ExecContext(t.Context(), `UPDATE river_job SET state = 'running', attempt = 1,
+		attempted_at = ?, attempted_by = json_array('killed-process') WHERE kind = ?`, lost, analysisArgs{}.Kind())
+	if n, _ := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("marking the job running: %d rows, %v", n, err)
+	}
+	e.start(t)
+	waitStatus(t, e.db, s.ID, biometric.StatusCompleted)
+	jobs := waitJobs(t, e.queue, analysisArgs{}.Kind(), 1)
+	if j := jobs[0]; j.State != rivertype.JobStateCompleted || j.Attempt != 2 || len(j.Errors) != 1 {
+		t.Errorf("rescued job: state %s, attempt %d, errors %+v; want completed at attempt 2 after one rescue", j.State, j.Attempt, j.Errors)
+	}
+	if a.callsFor(s.ID) != 1 {
+		t.Errorf("analyzer called %d times, want 1", a.callsFor(s.ID))
+	}
+}
+
+func TestRescueDelay(t *testing.T) {
+	for _, tc := range []struct {
+		give, analysis, want time.Duration
+		fails                bool
+	}{
+		{0, DefaultAnalysisTimeout, 6 * time.Minute, false},
+		{0, time.Second, 3 * time.Second, false},
+		{5 * time.Second, 4 * time.Second, 5 * time.Second, false},
+		{4 * time.Second, 4 * time.Second, 0, true},
+	} {
+		got, err := rescueDelay(tc.give, tc.analysis)
+		if got != tc.want || (err != nil) != tc.fails {
+			t.Errorf("rescueDelay(%s, %s) = %s, %v; want %s (error: %v)", tc.give, tc.analysis, got, err, tc.want, tc.fails)
+		}
+	}
+	cfg := fastConfig(nil)
+	cfg.AnalysisTimeout, cfg.RescueAfter = 10*time.Second, 5*time.Second
+	e := openSQLite(t, t.TempDir(), fastConfig(nil))
+	cfg.Driver, cfg.Store = e.queue.client.Driver(), e.db
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "rescue delay") {
+		t.Errorf("a RescueAfter shorter than the analysis timeout: %v", err)
+	}
 }

@@ -56,9 +56,10 @@ func (db *DB) AppendFrames(ctx context.Context, id string, frames []biometric.Fr
 // SubmitCapture stores the capture of session id and, in the same
 // transaction, calls check with the locked session, saves what check left in
 // it and runs the submit hook. If check or the hook fails nothing is stored
-// and that error is returned unchanged. A session has at most one capture: a
-// second one gives a capture_already_submitted conflict. Unknown IDs give
-// ErrNotFound. It returns the session as saved.
+// and that error is returned (the hook's as Options.SubmitHook says). A
+// session has at most one capture: a second one gives a
+// capture_already_submitted conflict. Unknown IDs give ErrNotFound. It
+// returns the session as saved.
 func (db *DB) SubmitCapture(ctx context.Context, id string, c *biometric.Capture, check func(*biometric.Session) error) (*biometric.Session, error) {
 	tx, err := db.begin(ctx, false)
 	if err != nil {
@@ -81,7 +82,7 @@ func (db *DB) SubmitCapture(ctx context.Context, id string, c *biometric.Capture
 	}
 	if db.hook != nil {
 		if err := db.hook(ctx, tx, id); err != nil {
-			return nil, err
+			return nil, db.hookError(err, "submit hook")
 		}
 	}
 	saved, err := db.findSession(ctx, tx, `id = ?`, id)

@@ -183,7 +183,7 @@ func (db *DB) ended(ctx context.Context, tx *sql.Tx, before biometric.SessionSta
 	if n == 0 {
 		return nil
 	}
-	return db.webhook(ctx, tx, s)
+	return db.hookError(db.webhook(ctx, tx, s), "webhook hook")
 }
 
 // querier is a *sql.DB or *sql.Tx.

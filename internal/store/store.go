@@ -41,13 +41,30 @@ type Dialect struct {
 	// ("FOR UPDATE" on PostgreSQL; empty for SQLite, whose immediate
 	// transactions already hold the database's write lock).
 	ForUpdate string
-	// Classify returns the kind of a driver error: KindConflict for a
-	// unique-constraint violation, KindUnavailable when the database is
-	// busy or refuses connections, and "" for anything else.
-	Classify func(error) biometric.Kind
+	// Classify says what a driver error means (see Condition).
+	Classify func(error) Condition
 	// River returns River's driver over the database, for its migrations.
 	River func(*sql.DB) riverdriver.Driver[*sql.Tx]
 }
+
+// Condition is what a Dialect makes of a driver error.
+type Condition int
+
+// The conditions the store reports to clients in their own terms.
+const (
+	// Other is any error not listed below: an internal error.
+	Other Condition = iota
+	// Duplicate is a unique-constraint violation.
+	Duplicate
+	// Unavailable: the database is busy, refuses connections, or lost
+	// the connection (it is restarting or shutting down, the network
+	// broke).
+	Unavailable
+	// Full: the database's storage has no space left.
+	Full
+	// ReadOnly: the database, or the storage under it, takes no writes.
+	ReadOnly
+)
 
 // Sealer encrypts what the store keeps of people's faces, and the secrets
 // it keeps for tenants, with envelope encryption: Seal returns the object's
@@ -72,7 +89,9 @@ type Options struct {
 	// SubmitHook, when set, is called inside SubmitCapture's transaction
 	// after the capture is stored and the session saved; the analysis job
 	// is enqueued here (River's InsertTx takes tx). An error rolls
-	// everything back and is returned by SubmitCapture unchanged. The hook
+	// everything back and is returned by SubmitCapture unchanged, unless
+	// it is an internal error that the database caused (a lost
+	// connection, a full disk), which is reported as such. The hook
 	// may use things built on the opened DB (a River client over SQL()),
 	// since it is only called once Open has returned.
 	SubmitHook func(ctx context.Context, tx *sql.Tx, sessionID string) error
@@ -80,7 +99,7 @@ type Options struct {
 	// session to completed or failed (UpdateSession, CompleteSession) when
 	// the session's tenant has a webhook, with the session as it will be
 	// saved; the delivery job is enqueued here. An error rolls everything
-	// back and is returned unchanged.
+	// back and is returned as SubmitHook's is.
 	WebhookHook func(ctx context.Context, tx *sql.Tx, s *biometric.Session) error
 }
 
@@ -200,31 +219,58 @@ func (d Dialect) rebind(query string) string {
 	return b.String()
 }
 
-// errBusy is returned when the database is locked or refuses connections.
-var errBusy = biometric.Errorf(biometric.KindUnavailable, "store_unavailable",
-	"The database is busy or unreachable; retry in a moment.")
+// The errors of the conditions that are not the client's fault. Full and
+// ReadOnly do not pass by themselves: they carry no Retry-After.
+var (
+	errBusy = biometric.Errorf(biometric.KindUnavailable, "store_unavailable",
+		"The database is busy or unreachable; retry in a moment.")
+	errFull = biometric.Errorf(biometric.KindUnavailable, "storage_full",
+		"The server's storage is full, so nothing was saved; retry later (the operator must free disk space).")
+	errReadOnly = biometric.Errorf(biometric.KindUnavailable, "storage_read_only",
+		"The server's storage is read-only, so nothing was saved; retry later (the operator must make it writable).")
+)
 
 // dbError turns an error from the database into a domain error: a
 // unique-constraint violation becomes unique (when given), a busy or
-// unreachable database becomes store_unavailable, and anything else an
-// internal error whose cause names op. This is the only place that looks at
-// driver errors.
+// unreachable database store_unavailable, a full or read-only one
+// storage_full or storage_read_only, and anything else an internal error
+// whose cause names op. This is the only place that looks at driver
+// errors.
 func (db *DB) dbError(err error, op string, unique *biometric.Error) error {
 	cause := fmt.Errorf("%s: %w", op, err)
+	var e biometric.Error
 	switch db.dialect.Classify(err) {
-	case biometric.KindConflict:
-		if unique != nil {
-			e := *unique
-			e.Err = cause
-			return &e
+	case Duplicate:
+		if unique == nil {
+			return biometric.Wrap(err, op)
 		}
-	case biometric.KindUnavailable:
-		e := *errBusy
-		e.Err = cause
+		e = *unique
+	case Unavailable:
+		e = *errBusy
 		e.RetryAfter = time.Second
-		return &e
+	case Full:
+		e = *errFull
+	case ReadOnly:
+		e = *errReadOnly
+	default:
+		return biometric.Wrap(err, op)
 	}
-	return biometric.Wrap(err, op)
+	e.Err = cause
+	return &e
+}
+
+// hookError returns the error of a hook (SubmitHook, WebhookHook): as it
+// is, unless it is an internal error caused by the database, which
+// dbError classifies (a connection lost while the hook enqueued a job is
+// store_unavailable, not a 500).
+func (db *DB) hookError(err error, op string) error {
+	if biometric.KindOf(err) != biometric.KindInternal {
+		return err
+	}
+	if c := db.dialect.Classify(err); c == Other || c == Duplicate {
+		return err
+	}
+	return db.dbError(err, op, nil)
 }
 
 // millis converts t to the stored form, Unix milliseconds.

@@ -5,13 +5,16 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"strings"
+	"syscall"
 
-	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/store"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -109,23 +112,45 @@ func describe(cfg *pgx.ConnConfig) string {
 	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 }
 
-// classify maps PostgreSQL errors to error kinds.
-func classify(err error) biometric.Kind {
+// classify maps PostgreSQL errors to the store's conditions.
+func classify(err error) store.Condition {
 	var e *pgconn.PgError
 	if errors.As(err, &e) {
 		switch {
 		case e.Code == "23505": // unique_violation
-			return biometric.KindConflict
+			return store.Duplicate
 		case strings.HasPrefix(e.Code, "08"), // connection exceptions
-			e.Code == "53300", // too_many_connections
-			e.Code == "57P03": // cannot_connect_now
-			return biometric.KindUnavailable
+			e.Code == "53300",                // too_many_connections
+			strings.HasPrefix(e.Code, "57P"): // admin_shutdown, crash_shutdown, cannot_connect_now…
+			return store.Unavailable
+		case e.Code == "53100": // disk_full
+			return store.Full
+		case e.Code == "25006": // read_only_sql_transaction: a standby, or default_transaction_read_only
+			return store.ReadOnly
 		}
-		return ""
+		return store.Other
 	}
+	if connectionLost(err) {
+		return store.Unavailable
+	}
+	return store.Other
+}
+
+// connectionLost reports whether err says that the connection to the
+// server could not be made or broke (the server stopped, restarted, or the
+// network failed). A cancelled or timed-out context is not counted: the
+// request ended, not the database.
+func connectionLost(err error) bool {
 	var connect *pgconn.ConnectError
-	if errors.As(err, &connect) {
-		return biometric.KindUnavailable
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.As(err, &connect), errors.As(err, &netErr),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
+		return true
 	}
-	return ""
+	return false
 }

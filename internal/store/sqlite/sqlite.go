@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/store"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -51,13 +50,13 @@ func Open(ctx context.Context, dataDir string, opts store.Options) (*store.DB, e
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+		return nil, notWritable(dataDir, fmt.Errorf("create data directory: %w", err))
 	}
 	path := filepath.Join(dataDir, FileName)
 	// SQLite gives its -wal and -shm files the database file's mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("create database file: %w", err)
+		return nil, notWritable(dataDir, fmt.Errorf("create database file: %w", err))
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("create database file: %w", err)
@@ -77,6 +76,18 @@ func Open(ctx context.Context, dataDir string, opts store.Options) (*store.DB, e
 		return nil, err
 	}
 	return st, nil
+}
+
+// notWritable explains err when it says that dataDir cannot be written:
+// the store needs to write there, also to read (SQLite's write-ahead log).
+func notWritable(dataDir string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("the data directory %s is on a read-only file system (%w); everify writes its database there: remount it read-write or choose another data directory", dataDir, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("the data directory %s is not writable by this user (%w); everify writes its database there: fix its owner or permissions or choose another data directory", dataDir, err)
+	}
+	return err
 }
 
 // dsn is the driver's data source name for the database file at path.
@@ -109,19 +120,23 @@ func migrate(ctx context.Context, db *sql.DB, dataDir string) error {
 	return store.Migrate(ctx, db, dialect, files)
 }
 
-// classify maps SQLite result codes to error kinds.
-func classify(err error) biometric.Kind {
+// classify maps SQLite result codes to the store's conditions.
+func classify(err error) store.Condition {
 	var e *sqlite.Error
 	if !errors.As(err, &e) {
-		return ""
+		return store.Other
 	}
 	switch code := e.Code(); {
 	case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE, code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-		return biometric.KindConflict
+		return store.Duplicate
 	case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
-		return biometric.KindUnavailable
+		return store.Unavailable
+	case code&0xff == sqlite3.SQLITE_FULL:
+		return store.Full
+	case code&0xff == sqlite3.SQLITE_READONLY:
+		return store.ReadOnly
 	}
-	return ""
+	return store.Other
 }
 
 // sealingVersion is the first migration after which the database may hold

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,5 +335,56 @@ func TestMayHoldSealed(t *testing.T) {
 	}
 	if got, err := sqlite.MayHoldSealed(ctx, old); err != nil || got {
 		t.Errorf("a database from before sealing: %v, %v", got, err)
+	}
+}
+
+// TestStorageFullAndReadOnly makes writes fail as a full disk and a
+// read-only database do (max_page_count, query_only): they are 503s with
+// the codes storage_full and storage_read_only, not internal errors, and
+// once the condition is gone writes work again.
+func TestStorageFullAndReadOnly(t *testing.T) {
+	db := mustOpen(t, t.TempDir())
+	db.SQL().SetMaxOpenConns(1) // the pragmas below hold for one connection
+	ctx := t.Context()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	session := func(token string) *biometric.Session {
+		now := time.Now()
+		return &biometric.Session{ID: "liveness_session_" + token, Tenant: "acme", KeyID: "key_1", ClientSessionToken: token,
+			Status: biometric.StatusCreated, TokenHash: []byte("hash-" + token), CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+			Challenge: biometric.Challenge{Steps: []biometric.ChallengeStep{{Type: biometric.ChallengeBlink, Instructions: "Blink"}}},
+			Metadata:  map[string]string{"padding": strings.Repeat("x", 64<<10)}}
+	}
+	wantCode := func(err error, code string) {
+		t.Helper()
+		e := biometric.AsError(err)
+		if e.Kind != biometric.KindUnavailable || e.Code != code || e.RetryAfter != 0 {
+			t.Errorf("err = %v (kind %s); want %s %s without Retry-After", err, e.Kind, biometric.KindUnavailable, code)
+		}
+	}
+
+	var pages int
+	if err := db.SQL().QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages))
+	_, _, err := db.CreateSession(ctx, session("full"))
+	wantCode(err, "storage_full")
+
+	exec("PRAGMA max_page_count = 1073741823")
+	exec("PRAGMA query_only = 1")
+	_, _, err = db.CreateSession(ctx, session("readonly"))
+	wantCode(err, "storage_read_only")
+	if _, err := db.SessionByID(ctx, "liveness_session_none"); !biometric.IsKind(err, biometric.KindNotFound) {
+		t.Errorf("a read on the read-only database: %v, want not found", err)
+	}
+
+	exec("PRAGMA query_only = 0")
+	if _, _, err := db.CreateSession(ctx, session("after")); err != nil {
+		t.Errorf("a write once the database takes writes again: %v", err)
 	}
 }
