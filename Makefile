@@ -8,7 +8,7 @@ DATA_DIR ?= var/data
 ADDR ?= 127.0.0.1:8080
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-go deps deps-test models bench bench-models eval loadtest fmt vet clean
+.PHONY: all build run test test-go deps deps-test models bench bench-models eval loadtest fuzz fmt vet clean
 
 all: build
 
@@ -40,6 +40,10 @@ test: deps deps-test build models
 bench: deps deps-test build models
 	scripts/bench.sh
 
+## loadtest: mixed load (liveness captures, results polling, face match) on one SQLite replica and two PostgreSQL replicas; see docs/BENCHMARKS.md
+loadtest: deps deps-test build models
+	scripts/loadtest.sh
+
 ## bench-models: per model, ONNX Runtime p50/p99 latency (1 thread) and throughput (all cores), against the original under TF.js wasm; see docs/MODELS.md
 bench-models: deps deps-test build models
 	$(GO) test -run '^$$' -bench Models -benchtime 30x -timeout 60m ./internal/vision/onnx
@@ -47,6 +51,10 @@ bench-models: deps deps-test build models
 ## eval: accuracy on the evaluation data; writes docs/EVALUATION.md
 eval: deps build models
 	scripts/eval.sh
+
+## fuzz: run every fuzz target for FUZZTIME (default 60s); see docs/FUZZING.md
+fuzz:
+	scripts/fuzz.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

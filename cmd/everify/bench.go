@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,15 +23,18 @@ import (
 // runBench implements `everify bench`: load generators for a running
 // server.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "Usage: everify bench facematch --url URL --key KEY [flags]"
-	if len(args) == 0 || args[0] != "facematch" {
-		fmt.Fprintln(stderr, usage)
-		if len(args) == 0 {
-			return usageErrorf("missing sub-command")
-		}
-		return usageErrorf("unknown sub-command %q", args[0])
+	const usage = "Usage: everify bench (facematch | mixed) --url URL --key KEY [flags]"
+	switch {
+	case len(args) > 0 && args[0] == "facematch":
+		return runBenchFaceMatch(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "mixed":
+		return runBenchMixed(ctx, args[1:], stdout, stderr)
 	}
-	return runBenchFaceMatch(ctx, args[1:], stdout, stderr)
+	fmt.Fprintln(stderr, usage)
+	if len(args) == 0 {
+		return usageErrorf("missing sub-command")
+	}
+	return usageErrorf("unknown sub-command %q", args[0])
 }
 
 // Default bench images: two 640x480 webcam captures of one person.
@@ -135,11 +137,7 @@ Flags:`)
 	}
 	res.Requests = len(lat) + res.Errors
 	res.PerSecond = float64(len(lat)) / res.Seconds
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-		res.P50, res.P99, res.Max = ms(lat[len(lat)/2]), ms(lat[(len(lat)-1)*99/100]), ms(lat[len(lat)-1])
-	}
+	res.P50, res.P99, res.Max = latencyStats(lat)
 	if *pid > 0 {
 		res.RSS, res.PeakRSS = processMemory(*pid)
 	}

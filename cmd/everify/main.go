@@ -37,7 +37,7 @@ var commands = []command{
 	{"match", "compare the faces of two images (files or URLs) as the face-match API does", runMatch},
 	{"liveness", "analyse a liveness capture offline (video or frames) against a challenge", runLiveness},
 	{"eval", "measure accuracy on labelled data (eval liveness; eval faces)", runEval},
-	{"bench", "load-test a running server (bench facematch)", runBench},
+	{"bench", "load-test running servers (bench facematch; bench mixed)", runBench},
 }
 
 // errUsage marks an error caused by bad command-line usage (exit status 2).

@@ -24,6 +24,7 @@ type protectFlags struct {
 	webhookAttempts     *int
 	webhookTimeout      *time.Duration
 	analysisTimeout     *time.Duration
+	analysisWorkers     *int
 	rescueAfter         *time.Duration
 }
 
@@ -44,6 +45,7 @@ func addProtectFlags(fs *flag.FlagSet) *protectFlags {
 		webhookAttempts: fs.Int("webhook-attempts", jobs.DefaultWebhookAttempts, "how often a webhook delivery is tried before it is given up"),
 		webhookTimeout:  fs.Duration("webhook-timeout", jobs.DefaultWebhookTimeout, "deadline of one webhook delivery attempt"),
 		analysisTimeout: fs.Duration("analysis-timeout", jobs.DefaultAnalysisTimeout, "deadline of one liveness analysis attempt"),
+		analysisWorkers: fs.Int("analysis-workers", jobs.DefaultWorkers, "liveness analyses this replica runs at once (each already uses two cores; raise it on machines with more)"),
 		rescueAfter:     fs.Duration("job-rescue-after", 0, fmt.Sprintf("how long a job may run before it is taken for lost (its replica died) and retried; longer than --analysis-timeout (0: %d times it)", jobs.RescueFactor)),
 	}
 }
@@ -81,7 +83,10 @@ func (p *protectFlags) jobs(cfg *jobs.Config) error {
 	if *p.rescueAfter > 0 && *p.rescueAfter <= *p.analysisTimeout {
 		return usageErrorf("--job-rescue-after (%s) must be longer than --analysis-timeout (%s)", *p.rescueAfter, *p.analysisTimeout)
 	}
-	cfg.AnalysisTimeout, cfg.RescueAfter = *p.analysisTimeout, *p.rescueAfter
+	if *p.analysisWorkers < 1 {
+		return usageErrorf("--analysis-workers must be at least 1")
+	}
+	cfg.AnalysisTimeout, cfg.RescueAfter, cfg.Workers = *p.analysisTimeout, *p.rescueAfter, *p.analysisWorkers
 	return nil
 }
 
