@@ -24,7 +24,7 @@ import (
 )
 
 // Floors of TestDeepfacePairs, set from measured values with a margin
-// (measured with the fast profile: see the test's log).
+// (measured with both profiles: see the test's log).
 const (
 	deepfaceGenuineFloor  = 0.89 // genuine pairs matched at the default threshold; measured 37/38
 	deepfaceImpostorFloor = 0.99 // impostor pairs rejected at the default threshold; measured 262/262
