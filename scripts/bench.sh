@@ -18,7 +18,7 @@ $GO test -run '^$' -bench 'FaceToEmbedding' -benchtime 50x -timeout 30m ./intern
 
 # --- Liveness (docs/EVALUATION.md, "Speed") ---------------------------------
 echo "== liveness: one analysis of a 4 s, 15 fps, 640x480 capture (BenchmarkAnalyze4s)"
-$GO test -run '^$' -bench 'Analyze4s' -benchtime 20x -timeout 30m ./internal/liveness | tee "$OUT/liveness.txt"
+$GO test -run '^$' -bench 'Analyze4s|FramingCheck' -benchtime 20x -timeout 30m ./internal/liveness | tee "$OUT/liveness.txt"
 
 # --- Face match -------------------------------------------------------------
 echo "== face match: one match of two in-memory 640x480 JPEGs (BenchmarkMatch)"

@@ -15,6 +15,7 @@ import (
 
 	"github.com/everify/everify/client"
 	"github.com/everify/everify/internal/evaldata"
+	"github.com/everify/everify/internal/liveness"
 )
 
 // e2eResult is the line tools/node/e2e-capture.mjs prints.
@@ -27,7 +28,12 @@ type e2eResult struct {
 	Error     string                          `json:"error"`
 	Result    *client.LivenessResultsResponse `json:"result"`
 	Requests  map[string]int                  `json:"requests"`
-	Console   []string                        `json:"console_errors"`
+	Phases    []struct {
+		Phase string `json:"phase"`
+		Text  string `json:"text"`
+		AtMS  int64  `json:"at_ms"`
+	} `json:"phases"`
+	Console []string `json:"console_errors"`
 }
 
 // browserCapture runs the demo page of base in Debian's Chromium with a
@@ -68,6 +74,21 @@ func browserCapture(t *testing.T, base, input string, extra ...string) e2eResult
 	return out
 }
 
+// checkPrechecks checks that the SDK ran the server's framing pre-check
+// before recording: at least two answered pre-checks, none refused or
+// failed.
+func checkPrechecks(t *testing.T, got e2eResult) {
+	t.Helper()
+	if n := got.Requests["POST precheck 200"]; n < 2 {
+		t.Errorf("%d framing pre-checks answered 200, want at least 2; requests %v", n, got.Requests)
+	}
+	for k, n := range got.Requests {
+		if strings.Contains(k, " precheck ") && k != "POST precheck 200" {
+			t.Errorf("%d pre-checks ended %q; requests %v", n, k, got.Requests)
+		}
+	}
+}
+
 var demoKeyLine = regexp.MustCompile(`\b(ev_test_[A-Za-z0-9]+)\b`)
 
 // demoKey reads the demo API key a `serve --demo` printed.
@@ -92,9 +113,11 @@ func demoKey(t *testing.T, s *served) string {
 // TestBrowserCapture runs the whole liveness flow as a user does: the
 // demo page in Chromium, the capture SDK, a fake camera, `everify serve`
 // with the real models deciding. A real person blinking is live; a still
-// photo held in front of the camera is not. The live session's reference
-// face then serves as the source of a face match against a frame of the
-// same clip.
+// photo held in front of the camera is not. Both run the server's framing
+// pre-check before recording: the person is framed, the photo (badly
+// framed in the fake camera's picture) gets instructions until the SDK
+// stops guiding. The live session's reference face then serves as the
+// source of a face match against a frame of the same clip.
 func TestBrowserCapture(t *testing.T) {
 	t.Setenv(databaseURLEnv, "")
 	live := evaldata.Require(t, "video/live/blink-selfie-portrait.mp4")
@@ -113,6 +136,12 @@ func TestBrowserCapture(t *testing.T) {
 		}
 		if got.Requests["POST complete 202"] != 1 || got.Requests["POST frames 200"] == 0 {
 			t.Errorf("requests %v", got.Requests)
+		}
+		checkPrechecks(t, got)
+		// Framed from the start: the countdown follows the pre-check's
+		// two "ok" answers, long before the SDK's 20 s of patience.
+		if d := phaseGap(got, "checking", "countdown"); d < 0 || d > 10000 {
+			t.Errorf("the countdown began %d ms after the pre-checks; phases %+v", d, got.Phases)
 		}
 
 		// The reference face of the session against a frame of the clip.
@@ -148,5 +177,41 @@ func TestBrowserCapture(t *testing.T) {
 		if !strings.Contains(strings.Join(r.Reasons, ","), "challenge_not_completed") {
 			t.Errorf("reasons %v lack challenge_not_completed", r.Reasons)
 		}
+		checkPrechecks(t, got)
+		// The fake camera crops the portrait photo to 640x480, which puts
+		// the face high and to one side: the prompt passes on the
+		// server's instructions before the SDK gives up guiding.
+		if !showedFraming(got) {
+			t.Errorf("no framing instruction was shown; phases %+v", got.Phases)
+		}
 	})
+}
+
+// phaseGap is the time from the first phase from to the first phase to,
+// in ms; -1 when either is missing.
+func phaseGap(got e2eResult, from, to string) int64 {
+	start := int64(-1)
+	for _, p := range got.Phases {
+		if p.Phase == from && start < 0 {
+			start = p.AtMS
+		}
+		if p.Phase == to && start >= 0 {
+			return p.AtMS - start
+		}
+	}
+	return -1
+}
+
+// showedFraming reports whether the capture's prompt showed one of the
+// pre-check's instructions for a frame that is not ok.
+func showedFraming(got e2eResult) bool {
+	for _, p := range got.Phases {
+		for _, v := range []string{liveness.FramingNoFace, liveness.FramingSeveralFaces, liveness.FramingTooFar, liveness.FramingTooClose,
+			liveness.FramingOffCentre, liveness.FramingTooDark, liveness.FramingTooBright, liveness.FramingBlurred} {
+			if p.Phase == "checking" && p.Text == liveness.FramingInstructions(v) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -142,6 +142,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		CORSOrigins: corsOrigins,
 		DemoKey:     demoKey,
 		Matcher:     matcher,
+		Framing:     eng.framing,
 		Challenges:  liveness.DefaultPolicy(),
 	}
 	protect.apply(&apiConfig, db)

@@ -98,6 +98,9 @@ type Config struct {
 	Images ImageLoader
 	// Matcher is the face-match engine; nil until one is installed.
 	Matcher FaceMatcher
+	// Framing is the capture client's framing pre-check (…/precheck);
+	// nil: that route answers 503 framing_check_unavailable.
+	Framing FramingChecker
 	// Challenges picks new sessions' challenges; RandomChallenge{Steps: 1}
 	// if nil.
 	Challenges ChallengePolicy
@@ -150,6 +153,7 @@ type Server struct {
 	store       Store
 	images      ImageLoader
 	matcher     FaceMatcher
+	framing     FramingChecker
 	challenges  ChallengePolicy
 	log         *slog.Logger
 	registry    *prometheus.Registry
@@ -214,6 +218,7 @@ func New(cfg Config) (*Server, error) {
 		store:       cfg.Store,
 		images:      cfg.Images,
 		matcher:     cfg.Matcher,
+		framing:     cfg.Framing,
 		challenges:  cfg.Challenges,
 		log:         cfg.Logger,
 		registry:    cfg.Registry,
@@ -296,6 +301,8 @@ func New(cfg Config) (*Server, error) {
 			maxBody: defaultBodyLimit, audit: audit.ActionComplete, auditInTx: true, handle: s.completeCapture},
 		{method: "GET", path: "/v1/biometrics/liveness/{session_id}/status", access: sessionToken,
 			handle: s.captureStatus},
+		{method: "POST", path: "/v1/biometrics/liveness/{session_id}/precheck", access: sessionToken,
+			maxBody: precheckBodyLimit, handle: s.precheck},
 		{method: "GET", path: "/sdk/{file}", handle: serveFiles},
 	}
 	if s.demoKey != nil {

@@ -17,7 +17,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 	// refused counts requests refused by an abuse limit, by reason
-	// (rate_limited, device_cooling_off).
+	// (rate_limited, device_cooling_off, precheck_limit_reached).
 	refused *prometheus.CounterVec
 	// auditFailures counts audit records that could not be written.
 	auditFailures prometheus.Counter
@@ -41,7 +41,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "everify_requests_refused_total",
-			Help: "Requests refused by an abuse limit, by reason (rate_limited, device_cooling_off).",
+			Help: "Requests refused by an abuse limit, by reason (rate_limited, device_cooling_off, precheck_limit_reached).",
 		}, []string{"reason"}),
 		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "everify_audit_write_failures_total",

@@ -34,15 +34,21 @@
  *               processing, done (or error).
  *   onStatus    Called with each /status response whose status differs
  *               from the previous one.
- *   messages    Replacement texts, by key (see MESSAGES below).
+ *   messages    Replacement texts, by key (see MESSAGES below). Keys
+ *               framing_<verdict> (framing_too_far, framing_off_centre, …)
+ *               replace the server's framing instructions.
  *   stylesheet  URL of the stylesheet, or false to bring your own;
  *               everify-capture.css beside this module by default.
  *
  * What it does, in order: asks for the front camera; shows the picture
  * mirrored, with a face oval; waits until the picture inside the oval is
- * bright enough, not backlit, not blank and steady (these checks look at
- * brightness only: there is no face detector in the browser, so whether a
- * face really is in the oval is judged by the server); counts down; records
+ * bright enough, not backlit, not blank and steady and, while it waits,
+ * sends a small preview frame to the server's framing pre-check
+ * (…/precheck) every FRAMING_EVERY_MS, showing its instructions ("Move
+ * closer…") until it has answered "ok" FRAMING_TO_PASS times in a row (a
+ * server without the pre-check, or a person still not framed after
+ * FRAMING_PATIENCE_MS, leaves the brightness checks alone to decide: the
+ * analysis judges the framing again); counts down; records
  * frames at the session's frame rate while it shows each challenge step in
  * turn; uploads the frames in batches while recording; completes the
  * capture; and polls the session's status until the analysis has ended.
@@ -132,6 +138,12 @@ const COUNTDOWN_S = 3;
 const MIN_LIGHT_MS = 350; // at most ~3 colour changes a second
 const CHECK_EVERY_MS = 150; // pre-check sampling period
 const CHECKS_TO_PASS = 7; // consecutive good samples (~1 s) before the countdown
+const FRAMING_EVERY_MS = 400; // a framing pre-check is started this often (one at a time)
+const FRAMING_TO_PASS = 2; // consecutive "ok" framing answers before the countdown
+const FRAMING_SIDE = 320; // longer side of the preview frames sent to the pre-check
+const FRAMING_QUALITY = 0.8; // their JPEG quality (about 10-20 KB)
+const FRAMING_MAX_FAILURES = 5; // network errors in a row before going on without the pre-check
+const FRAMING_PATIENCE_MS = 20000; // guidance given before going on without the pre-check (within the server's 60 at once)
 const JPEG_QUALITIES = [0.85, 0.7, 0.55, 0.4];
 const MAX_ATTEMPTS = 6; // per request, on network errors, 429 and 5xx
 const STATUS_TIMEOUT_MS = 180000;
@@ -404,29 +416,56 @@ class Capture {
 
   // ---- pre-checks -------------------------------------------------------
 
-  /** Waits until the picture in the oval passes the brightness checks for about a second. */
+  /**
+   * Waits until the picture in the oval has passed the brightness checks
+   * for about a second and the server's framing pre-check (when it has
+   * one) has answered "ok" FRAMING_TO_PASS times in a row. The prompt
+   * shows the most useful problem: the light first, then the framing, then
+   * a moving picture.
+   */
   async precheck() {
     this.say('checking', this.text.place_face);
     const video = this.ui.video;
     const sampler = new LumaSampler(video.videoWidth, video.videoHeight);
+    const framing = new FramingCheck(this, video);
     let good = 0;
     let prev = null;
     let last = null; // the previous sample's verdict
-    while (good < CHECKS_TO_PASS) {
-      await sleep(CHECK_EVERY_MS, this.abort.signal);
-      const s = sampler.sample(video);
-      const problem = lumaProblem(s, prev) || 'ready';
-      prev = s;
-      good = problem === 'ready' ? good + 1 : 0;
-      this.bar(good / CHECKS_TO_PASS);
-      // A verdict is shown once it held for two samples, so that the
-      // announced text does not flicker.
-      if (problem === last) {
-        this.el.classList.toggle('ev-ready', problem === 'ready');
-        this.say('checking', this.text[problem], { check: problem });
+    try {
+      while (good < CHECKS_TO_PASS || !framing.passed()) {
+        await sleep(CHECK_EVERY_MS, this.abort.signal);
+        framing.tick();
+        const s = sampler.sample(video);
+        const light = lumaProblem(s, prev);
+        prev = s;
+        good = light ? 0 : good + 1;
+        this.bar(Math.min(good / CHECKS_TO_PASS, framing.progress()));
+        const shown = this.precheckPrompt(light, framing);
+        // A verdict is shown once it held for two samples, so that the
+        // announced text does not flicker.
+        if (last && shown.check === last.check && shown.text === last.text) {
+          this.el.classList.toggle('ev-ready', shown.check === 'ready');
+          this.say('checking', shown.text, { check: shown.check, framing: framing.verdict || undefined });
+        }
+        last = shown;
       }
-      last = problem;
+    } finally {
+      framing.stop();
     }
+  }
+
+  /**
+   * precheckPrompt picks what the pre-checks show, as {check, text}: a
+   * light problem, then the framing's instructions, then a moving picture;
+   * "ready" once the framing is ok (or not checked).
+   */
+  precheckPrompt(light, framing) {
+    if (light && light !== 'hold_still') return { check: light, text: this.text[light] };
+    const problem = framing.problem();
+    if (problem) return problem;
+    if (light) return { check: light, text: this.text[light] };
+    if (framing.passed() || framing.verdict === 'ok') return { check: 'ready', text: this.text.ready };
+    return { check: 'place_face', text: this.text.place_face };
   }
 
   async countdown() {
@@ -767,6 +806,122 @@ function ovalInFrame(fw, fh) {
     rx: OVAL.rx * k,
     ry: OVAL.ry * k,
   };
+}
+
+/**
+ * FramingCheck runs the server's framing pre-check during the pre-checks:
+ * every FRAMING_EVERY_MS (one request at a time) it sends the picture,
+ * scaled to FRAMING_SIDE pixels on its longer side, as a JPEG with the
+ * oval in its pixels and the size the recorded frames will have, and
+ * keeps the verdict. It turns itself off, leaving the light checks to
+ * decide, when the server has no pre-check (404, 405, 503
+ * framing_check_unavailable), when the session's pre-checks are used up
+ * (429 precheck_limit_reached), on any other refusal, after
+ * FRAMING_MAX_FAILURES network errors or server failures in a row, and
+ * when the framing has not passed after FRAMING_PATIENCE_MS (guidance, not
+ * a gate that could hold someone forever; the analysis judges the framing
+ * again); it waits out a 429 rate_limited. A refused session token or an
+ * expired session stops the capture, as the upload would.
+ */
+class FramingCheck {
+  constructor(capture, video) {
+    this.c = capture;
+    this.video = video;
+    const vw = video.videoWidth;
+    const vh = video.videoHeight;
+    const k = Math.min(1, FRAMING_SIDE / Math.max(vw, vh));
+    this.canvas = el('canvas');
+    this.canvas.width = Math.max(1, Math.round(vw * k));
+    this.canvas.height = Math.max(1, Math.round(vh * k));
+    const o = ovalInFrame(this.canvas.width, this.canvas.height);
+    this.oval = [o.cx, o.cy, o.rx, o.ry].map((v) => v.toFixed(1)).join(',');
+    const size = frameSize(vw, vh, capture.settings);
+    this.frameSize = `${size.width}x${size.height}`;
+    this.on = true;
+    this.giveUpAt = performance.now() + FRAMING_PATIENCE_MS;
+    this.busy = false;
+    this.nextAt = 0;
+    this.failures = 0;
+    this.streak = 0; // consecutive "ok" answers
+    this.verdict = ''; // the last answer's framing
+    this.text = '';
+  }
+
+  /** passed reports whether the framing allows the countdown. */
+  passed() {
+    return !this.on || this.streak >= FRAMING_TO_PASS;
+  }
+
+  /** progress is the share of the framing pre-check done, 0-1. */
+  progress() {
+    return this.on ? Math.min(1, this.streak / FRAMING_TO_PASS) : 1;
+  }
+
+  /** problem is what to show for the last verdict, or null when there is none to show. */
+  problem() {
+    if (!this.on || !this.verdict || this.verdict === 'ok') return null;
+    return { check: `framing_${this.verdict}`, text: this.text };
+  }
+
+  /** tick starts a pre-check when it is time and none is running. */
+  tick() {
+    const now = performance.now();
+    if (this.on && !this.passed() && now > this.giveUpAt) this.stop();
+    if (!this.on || this.busy || now < this.nextAt) return;
+    this.busy = true;
+    this.nextAt = now + FRAMING_EVERY_MS;
+    this.send()
+      .catch(() => this.fail(now)) // encoding failed: like a network error
+      .finally(() => (this.busy = false));
+  }
+
+  /** stop ignores the answers still on their way. */
+  stop() {
+    this.on = false;
+  }
+
+  async send() {
+    const c = this.c;
+    this.canvas.getContext('2d').drawImage(this.video, 0, 0, this.canvas.width, this.canvas.height);
+    const form = new FormData();
+    form.append('frame', await toJPEG(this.canvas, FRAMING_QUALITY), 'preview.jpg');
+    form.append('oval', this.oval);
+    form.append('frame_size', this.frameSize);
+    let res;
+    try {
+      res = await fetch(`${c.api}/precheck`, {
+        method: 'POST', body: form, headers: { Authorization: `Bearer ${c.token}` }, signal: c.abort.signal, cache: 'no-store',
+      });
+    } catch {
+      if (!c.abort.signal.aborted) this.fail(performance.now());
+      return;
+    }
+    const body = await res.json().catch(() => ({}));
+    if (!this.on) return;
+    const e = body.error || {};
+    if (res.ok && typeof body.framing === 'string') {
+      this.failures = 0;
+      this.verdict = body.framing;
+      this.text = c.text[`framing_${body.framing}`] || body.instructions || c.text.place_face;
+      this.streak = body.framing === 'ok' ? this.streak + 1 : 0;
+    } else if (res.status === 401 || res.status === 410) {
+      c.stop(apiError(res.status, e, body.message, c.text));
+    } else if (res.status === 429 && e.code !== 'precheck_limit_reached') {
+      const after = Number(res.headers.get('Retry-After')) || e.retry_after_seconds || 1;
+      this.nextAt = performance.now() + Math.min(after * 1000, 30000);
+    } else if (res.status >= 500 && e.code !== 'framing_check_unavailable') {
+      this.fail(performance.now());
+    } else {
+      this.stop(); // no pre-check here (or not for this session): the light checks decide
+    }
+  }
+
+  /** fail counts a failed attempt, backs off, and gives up after FRAMING_MAX_FAILURES in a row. */
+  fail(now) {
+    this.failures++;
+    if (this.failures >= FRAMING_MAX_FAILURES) this.stop();
+    else this.nextAt = now + backoff(this.failures);
+  }
 }
 
 /** LumaSampler measures the brightness inside and outside the oval on a 64-pixel-wide copy. */
