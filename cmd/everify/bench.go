@@ -23,18 +23,10 @@ import (
 // runBench implements `everify bench`: load generators for a running
 // server.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "Usage: everify bench (facematch | mixed) --url URL --key KEY [flags]"
-	switch {
-	case len(args) > 0 && args[0] == "facematch":
-		return runBenchFaceMatch(ctx, args[1:], stdout, stderr)
-	case len(args) > 0 && args[0] == "mixed":
-		return runBenchMixed(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintln(stderr, usage)
-	if len(args) == 0 {
-		return usageErrorf("missing sub-command")
-	}
-	return usageErrorf("unknown sub-command %q", args[0])
+	return runSubcommand(ctx, "bench", []command{
+		{"facematch", "closed-loop load of POST face-match with inline images", runBenchFaceMatch},
+		{"mixed", "open-loop mixed load: liveness sessions across replicas and face matches", runBenchMixed},
+	}, args, stdout, stderr)
 }
 
 // Default bench images: two 640x480 webcam captures of one person.

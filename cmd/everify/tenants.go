@@ -23,28 +23,16 @@ import (
 // webhookSecretPrefix starts every webhook signing secret.
 const webhookSecretPrefix = "whsec_"
 
-// tenantsSubcommands lists the subcommands of `everify tenants`.
-const tenantsSubcommands = "set-webhook, remove-webhook, set-challenge, clear-challenge or list"
-
 // runTenants implements `everify tenants
 // set-webhook|remove-webhook|set-challenge|clear-challenge|list`.
 func runTenants(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageErrorf("need a subcommand: %s", tenantsSubcommands)
-	}
-	switch args[0] {
-	case "set-webhook":
-		return runSetWebhook(ctx, args[1:], stdout, stderr)
-	case "remove-webhook":
-		return runRemoveWebhook(ctx, args[1:], stdout, stderr)
-	case "set-challenge":
-		return runSetChallenge(ctx, args[1:], stdout, stderr)
-	case "clear-challenge":
-		return runClearChallenge(ctx, args[1:], stdout, stderr)
-	case "list":
-		return runTenantsList(ctx, args[1:], stdout, stderr)
-	}
-	return usageErrorf("unknown subcommand %q (want %s)", args[0], tenantsSubcommands)
+	return runSubcommand(ctx, "tenants", []command{
+		{"set-webhook", "sign and post a tenant's finished sessions to its URL", runSetWebhook},
+		{"remove-webhook", "stop a tenant's webhook", runRemoveWebhook},
+		{"set-challenge", "set a tenant's own challenge policy (steps, allowed actions)", runSetChallenge},
+		{"clear-challenge", "give a tenant the server's default challenge policy again", runClearChallenge},
+		{"list", "list tenants with their webhook and challenge policy", runTenantsList},
+	}, args, stdout, stderr)
 }
 
 // webhookJSON is how `tenants set-webhook --json`, `tenants set-challenge
