@@ -126,10 +126,34 @@ func webhookURLProblem(err error) string {
 }
 
 func runRemoveWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tenants remove-webhook", flag.ContinueOnError)
+	return runTenantReset(ctx, args, stdout, stderr, tenantReset{
+		command: "remove-webhook",
+		what:    "webhook",
+		reset:   (*store.DB).RemoveWebhook,
+		missing: "tenant %q has no webhook in %s",
+		action:  audit.ActionWebhookRemove,
+		done:    "Removed tenant %q's webhook; deliveries still queued for it are dropped.",
+	})
+}
+
+// tenantReset describes a sub-command that takes one setting away from a
+// tenant: remove-webhook, clear-challenge.
+type tenantReset struct {
+	command string                                         // the sub-command's name
+	what    string                                         // the setting, for messages
+	reset   func(*store.DB, context.Context, string) error // takes it away; KindNotFound when unset
+	missing string                                         // error when unset: tenant, where
+	action  string                                         // the audit action
+	done    string                                         // printed when done: tenant
+}
+
+// runTenantReset runs a tenantReset sub-command: `everify tenants
+// COMMAND --tenant NAME`, recorded in the audit log.
+func runTenantReset(ctx context.Context, args []string, stdout, stderr io.Writer, r tenantReset) error {
+	fs := flag.NewFlagSet("tenants "+r.command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := storeFlags(fs)
-	tenant := fs.String("tenant", "", "tenant whose webhook is removed (required)")
+	tenant := fs.String("tenant", "", "tenant whose "+r.what+" is taken away (required)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -141,17 +165,17 @@ func runRemoveWebhook(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer db.Close()
-	err = db.RemoveWebhook(ctx, *tenant)
+	err = r.reset(db, ctx, *tenant)
 	if biometric.IsKind(err, biometric.KindNotFound) {
-		return fmt.Errorf("tenant %q has no webhook in %s", *tenant, where)
+		return fmt.Errorf(r.missing, *tenant, where)
 	}
 	if err != nil {
-		return fmt.Errorf("removing the webhook: %w", err)
+		return fmt.Errorf("taking away the %s: %w", r.what, err)
 	}
-	if err := db.AppendAudit(ctx, &audit.Event{Tenant: *tenant, Actor: audit.ActorOperator, Action: audit.ActionWebhookRemove}); err != nil {
-		return fmt.Errorf("recording the removal in the audit log: %w", err)
+	if err := db.AppendAudit(ctx, &audit.Event{Tenant: *tenant, Actor: audit.ActorOperator, Action: r.action}); err != nil {
+		return fmt.Errorf("recording it in the audit log: %w", err)
 	}
-	fmt.Fprintf(stdout, "Removed tenant %q's webhook; deliveries still queued for it are dropped.\n", *tenant)
+	fmt.Fprintf(stdout, r.done+"\n", *tenant)
 	return nil
 }
 
@@ -285,33 +309,14 @@ func runSetChallenge(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func runClearChallenge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tenants clear-challenge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := storeFlags(fs)
-	tenant := fs.String("tenant", "", "tenant whose challenge policy is cleared (required)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 || *tenant == "" {
-		return usageErrorf("need --tenant and no arguments")
-	}
-	db, where, err := openStore(ctx, *dataDir, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	err = db.ClearTenantChallenges(ctx, *tenant)
-	if biometric.IsKind(err, biometric.KindNotFound) {
-		return fmt.Errorf("tenant %q has no challenge policy in %s; it already gets the server's default", *tenant, where)
-	}
-	if err != nil {
-		return fmt.Errorf("clearing the challenge policy: %w", err)
-	}
-	if err := db.AppendAudit(ctx, &audit.Event{Tenant: *tenant, Actor: audit.ActorOperator, Action: audit.ActionChallengeClear}); err != nil {
-		return fmt.Errorf("recording the clearing in the audit log: %w", err)
-	}
-	fmt.Fprintf(stdout, "Cleared tenant %q's challenge policy; its new sessions get the server's default.\n", *tenant)
-	return nil
+	return runTenantReset(ctx, args, stdout, stderr, tenantReset{
+		command: "clear-challenge",
+		what:    "challenge policy",
+		reset:   (*store.DB).ClearTenantChallenges,
+		missing: "tenant %q has no challenge policy in %s; it already gets the server's default",
+		action:  audit.ActionChallengeClear,
+		done:    "Cleared tenant %q's challenge policy; its new sessions get the server's default.",
+	})
 }
 
 // parseActions splits a comma-separated list of actions, ignoring spaces
