@@ -254,7 +254,7 @@ func New(cfg Config) (*Queue, error) {
 	}
 	poll := durationOr(cfg.PollInterval, defaultPollInterval)
 	client, err := river.NewClient(cfg.Driver, &river.Config{
-		Logger:               log,
+		Logger:               riverLogger(log),
 		Workers:              workers,
 		Queues:               queues,
 		JobTimeout:           timeout,
@@ -342,4 +342,33 @@ func (q *Queue) Stop(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return q.client.StopAndCancel(cctx)
+}
+
+// riverLogger is the logger River gets: River logs routine progress (job
+// counts every few seconds, leader elections) at info level, which would
+// drown the service's own info logs, so only its warnings and errors pass
+// unless log is at debug level.
+func riverLogger(log *slog.Logger) *slog.Logger {
+	if log.Handler().Enabled(context.Background(), slog.LevelDebug) {
+		return log
+	}
+	return slog.New(levelFloor{Handler: log.Handler(), min: slog.LevelWarn})
+}
+
+// levelFloor drops records below min.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelFloor) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFloor{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{Handler: h.Handler.WithGroup(name), min: h.min}
 }

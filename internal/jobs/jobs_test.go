@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -577,5 +578,25 @@ func TestRescueDelay(t *testing.T) {
 	cfg.Driver, cfg.Store = e.queue.client.Driver(), e.db
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "rescue delay") {
 		t.Errorf("a RescueAfter shorter than the analysis timeout: %v", err)
+	}
+}
+
+// TestRiverLogger checks that River's routine info logs are dropped at the
+// service's info level and kept at debug level, and its warnings always.
+func TestRiverLogger(t *testing.T) {
+	for _, tc := range []struct {
+		level    slog.Level
+		wantInfo bool
+	}{{slog.LevelInfo, false}, {slog.LevelDebug, true}} {
+		var buf bytes.Buffer
+		log := riverLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tc.level})))
+		log.With("k", "v").Info("routine")
+		log.WithGroup("g").Warn("trouble")
+		if got := strings.Contains(buf.String(), "routine"); got != tc.wantInfo {
+			t.Errorf("level %v: info record kept %v:\n%s", tc.level, got, buf.String())
+		}
+		if !strings.Contains(buf.String(), "trouble") {
+			t.Errorf("level %v: warning dropped:\n%s", tc.level, buf.String())
+		}
 	}
 }
