@@ -12,6 +12,10 @@ type StartLivenessRequest struct {
 	// order (for example ["blink", "turn_left"]); by default the server
 	// picks one at random.
 	ChallengeTypes []string `json:"challenge_types,omitempty"`
+	// ScreenLight asks for a screen-light challenge: the capture client
+	// lights the screen with a server-chosen random colour sequence and
+	// the analysis checks that the face's reflected colour follows it.
+	ScreenLight bool `json:"screen_light,omitempty"`
 	// Metadata is optional text you attach to the session (correlation
 	// ids…): at most 16 entries, keys up to 64 and values up to 256
 	// characters.
@@ -40,6 +44,16 @@ type ChallengeDetails struct {
 	ChallengeType string          `json:"challenge_type"`
 	Instructions  string          `json:"instructions"`
 	Steps         []ChallengeStep `json:"steps"`
+	// LightSequence is the screen-light challenge's colours, in order,
+	// when the start asked for screen_light.
+	LightSequence []LightColor `json:"light_sequence,omitempty"`
+}
+
+// LightColor is one colour of a screen-light sequence: "#rrggbb" shown for
+// DurationMS.
+type LightColor struct {
+	Color      string `json:"color"`
+	DurationMS int64  `json:"duration_ms"`
 }
 
 // StartLivenessResponse is the answer to a started (or repeated) liveness
@@ -114,6 +128,18 @@ type CompleteCaptureRequest struct {
 	FrameCount int               `json:"frame_count"`
 	Prompts    []PromptShown     `json:"prompts,omitempty"`
 	Client     map[string]string `json:"client,omitempty"`
+	// Light says when each colour of the screen-light sequence was on
+	// screen (sessions with a light_sequence only).
+	Light []LightShown `json:"light,omitempty"`
+}
+
+// LightShown says when colour Index (0-based) of the session's light
+// sequence reached and left the screen, in ms since the capture started.
+type LightShown struct {
+	Index      int    `json:"index"`
+	Color      string `json:"color"`
+	ShownAtMS  int64  `json:"shown_at_ms"`
+	HiddenAtMS int64  `json:"hidden_at_ms"`
 }
 
 // PromptShown says when the prompt of challenge step Step (0-based) was

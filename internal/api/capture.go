@@ -349,7 +349,11 @@ func (s *Server) completeCapture(w http.ResponseWriter, r *http.Request) error {
 	if err := checkClientInfo(req.Client); err != nil {
 		return err
 	}
-	c := &biometric.Capture{PromptsMS: prompts, Client: req.Client}
+	light, err := checkLight(req.Light, sess.Challenge.LightSequence, captureEndMS(sess.CaptureParams))
+	if err != nil {
+		return err
+	}
+	c := &biometric.Capture{PromptsMS: prompts, Client: req.Client, Light: light}
 	saved, err := s.store.SubmitCapture(r.Context(), sess.ID, c, func(x *biometric.Session) error {
 		if err := captureOpen(x, now); err != nil {
 			return err
@@ -406,6 +410,42 @@ func checkPrompts(prompts []client.PromptShown, steps int, endMS int64) ([]int64
 	if len(prompts) != steps {
 		return nil, invalidField("prompts", "invalid_prompts",
 			"prompts lists %d of the challenge's %d steps; list every step, or leave prompts out.", len(prompts), steps)
+	}
+	return out, nil
+}
+
+// checkLight turns the client's light report into Capture.Light: none
+// when the session issued no light sequence; otherwise the colours the
+// client showed, each at most once and in order, with the issued colour,
+// within the capture and one after the other. A report that leaves
+// colours out (or is missing) is accepted: the analysis judges it.
+func checkLight(light []client.LightShown, seq []biometric.LightColor, endMS int64) ([]biometric.LightShown, error) {
+	if len(light) == 0 {
+		return nil, nil
+	}
+	if len(seq) == 0 {
+		return nil, invalidField("light", "light_not_issued",
+			"This session has no light_sequence (start it with screen_light: true to get one); leave light out.")
+	}
+	out := make([]biometric.LightShown, 0, len(light))
+	prevIndex, prevHidden := -1, int64(0)
+	for _, l := range light {
+		switch {
+		case l.Index < 0 || l.Index >= len(seq) || l.Index <= prevIndex:
+			return nil, invalidField("light", "invalid_light",
+				"light must list colours of the light_sequence (indices 0-%d) in order, each once; index %d is unknown, repeated or out of order.", len(seq)-1, l.Index)
+		case !strings.EqualFold(l.Color, seq[l.Index].Color):
+			return nil, invalidField("light", "light_color_mismatch",
+				"Colour %d of the light_sequence is %s, not %q; report the colours as issued.", l.Index, seq[l.Index].Color, l.Color)
+		case l.ShownAtMS < 0 || l.HiddenAtMS > endMS || l.HiddenAtMS < l.ShownAtMS:
+			return nil, invalidField("light", "invalid_light",
+				"Colour %d was shown at %d ms and hidden at %d ms; both must be within the capture (0-%d ms), hidden no earlier than shown.", l.Index, l.ShownAtMS, l.HiddenAtMS, endMS)
+		case l.ShownAtMS < prevHidden:
+			return nil, invalidField("light", "invalid_light",
+				"Colour %d was shown at %d ms, before the previous colour was hidden (%d ms); the colours are shown one after the other.", l.Index, l.ShownAtMS, prevHidden)
+		}
+		prevIndex, prevHidden = l.Index, l.HiddenAtMS
+		out = append(out, biometric.LightShown{Index: l.Index, Color: seq[l.Index].Color, ShownAtMS: l.ShownAtMS, HiddenAtMS: l.HiddenAtMS})
 	}
 	return out, nil
 }

@@ -416,7 +416,7 @@ func TestCompleteErrors(t *testing.T) {
 		{"prompt outside", map[string]any{"frame_count": 32, "prompts": []map[string]any{{"step": 0, "shown_at_ms": 20067}}}, "invalid_prompts"},
 		{"prompt before", map[string]any{"frame_count": 32, "prompts": []map[string]any{{"step": 0, "shown_at_ms": -1}}}, "invalid_prompts"},
 		{"long client value", map[string]any{"frame_count": 32, "client": map[string]string{"ua": strings.Repeat("x", 513)}}, "invalid_client_info"},
-		{"unknown field", map[string]any{"frame_count": 32, "light": []any{}}, "unknown_field"},
+		{"unknown field", map[string]any{"frame_count": 32, "lights": []any{}}, "unknown_field"},
 	} {
 		r := c.complete(tc.body)
 		if r.status != 400 || r.errorCode(t) != tc.code {

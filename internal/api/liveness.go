@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -69,6 +70,11 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, req *client.Start
 	challenge, err := policy.Challenge(requested)
 	if err != nil {
 		return err
+	}
+	if req.ScreenLight {
+		if challenge.LightSequence, err = biometric.DrawLightSequence(rand.Reader); err != nil {
+			return err
+		}
 	}
 	if err := s.checkDevice(r.Context(), key.Tenant, req.DeviceID); err != nil {
 		return err
@@ -244,6 +250,10 @@ func startResponse(reqID string, sess *biometric.Session, token, message string)
 		}
 		resp.ChallengeDetails.Steps = append(resp.ChallengeDetails.Steps,
 			client.ChallengeStep{ChallengeType: string(st.Type), Instructions: st.Instructions})
+	}
+	for _, l := range sess.Challenge.LightSequence {
+		resp.ChallengeDetails.LightSequence = append(resp.ChallengeDetails.LightSequence,
+			client.LightColor{Color: l.Color, DurationMS: l.DurationMS})
 	}
 	return resp
 }

@@ -20,6 +20,10 @@ type Capture struct {
 	// Client is what the capture client says about itself (user agent,
 	// screen size…). It is recorded, never trusted.
 	Client map[string]string
+	// Light is when the client says each colour of the session's
+	// screen-light sequence was on screen; empty when the session issued
+	// none (or the client sent none). Checked by the analysis.
+	Light []LightShown
 }
 
 // CaptureStore persists captures. Frames arrive in batches (AppendFrames);

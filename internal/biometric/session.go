@@ -74,6 +74,10 @@ type Challenge struct {
 	// Nonce is a server-chosen random value bound into the challenge (for
 	// example a screen-light colour sequence seed). May be empty.
 	Nonce string `json:"nonce,omitempty"`
+	// LightSequence is the screen-light challenge: the colours the capture
+	// client shows on the screen, in order, from the start of the
+	// recording. Empty when the session did not ask for one.
+	LightSequence []LightColor `json:"light_sequence,omitempty"`
 }
 
 // Session is a liveness session.

@@ -26,6 +26,7 @@ type Thresholds struct {
 	Quality   QualityThresholds
 	Planar    PlanarThresholds
 	PAD       PADThresholds
+	Light     ScreenLightThresholds
 }
 
 // DefaultThresholds returns the thresholds everify uses.
@@ -36,6 +37,7 @@ func DefaultThresholds() Thresholds {
 		Quality:   DefaultQualityThresholds,
 		Planar:    DefaultPlanarThresholds,
 		PAD:       DefaultPADThresholds(),
+		Light:     DefaultScreenLightThresholds,
 	}
 }
 
@@ -159,8 +161,24 @@ func (a *Analyzer) Analyze(ctx context.Context, challenge biometric.Challenge, c
 	checks := []biometric.Check{quality, chal, planarCheck(obs, th.Planar)}
 	checks = append(checks, padChecks(obs, th.PAD)...)
 	checks = append(checks, integrity...)
+	var light lightOutcome
+	if len(challenge.LightSequence) > 0 {
+		light = screenLightCheck(obs, challenge.LightSequence, capture.Light, th.Light)
+		checks = append(checks, light.Check)
+		if issue == nil {
+			issue = light.Issue
+		}
+	}
 	res.Checks = checks
 	decide(res, checks, issue)
+	if light.Reason != "" && light.Reason != reasonLightNotFollowed {
+		// The check's failure has a more precise reason than its name's.
+		for i, r := range res.Reasons {
+			if r == reasonLightNotFollowed {
+				res.Reasons[i] = light.Reason
+			}
+		}
+	}
 	if issue != nil && !res.SpoofAttemptDetected {
 		out.Failure = &biometric.Failure{Code: "poor_quality", Retryable: true, Message: issue.Message}
 	}
@@ -260,13 +278,18 @@ func attackReason(check string) string {
 		return "identity_changed"
 	case CheckPlanar:
 		return "planar_motion"
+	case CheckScreenLight:
+		return reasonLightNotFollowed
 	}
 	return "presentation_attack_" + check
 }
 
 func failReason(check string) string {
-	if check == CheckChallenge {
+	switch check {
+	case CheckChallenge:
 		return "challenge_not_completed"
+	case CheckScreenLight:
+		return reasonLightNotFollowed
 	}
 	return check + "_not_passed"
 }

@@ -34,6 +34,9 @@ type frameObs struct {
 	// detector where the mesh could not follow it (a head turned far to
 	// the side).
 	Present bool
+	// Skin is the mean colour of the face's skin, for the screen-light
+	// check; nil without a face.
+	Skin *skinSample
 
 	Quality   *biometric.Quality
 	PAD       map[string]float64 // model name (or "texture") → bona fide probability
@@ -138,6 +141,7 @@ func (a *Analyzer) observeFrame(ctx context.Context, f biometric.Frame, o *frame
 	if face == nil {
 		return nil, nil
 	}
+	o.Skin = skinSampleOf(rgb, *face)
 	if quality {
 		q := vision.FaceQuality(rgb, *face)
 		o.Quality = &q

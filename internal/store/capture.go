@@ -104,8 +104,8 @@ func (db *DB) Capture(ctx context.Context, id string) (*biometric.Capture, error
 	}
 	defer tx.Rollback()
 
-	var prompts, client string
-	err = tx.QueryRowContext(ctx, db.q(`SELECT prompts, client FROM captures WHERE session_id = ?`), id).Scan(&prompts, &client)
+	var prompts, client, light string
+	err = tx.QueryRowContext(ctx, db.q(`SELECT prompts, client, light FROM captures WHERE session_id = ?`), id).Scan(&prompts, &client, &light)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, biometric.ErrNotFound
 	}
@@ -118,6 +118,12 @@ func (db *DB) Capture(ctx context.Context, id string) (*biometric.Capture, error
 	}
 	if err := json.Unmarshal([]byte(client), &c.Client); err != nil {
 		return nil, biometric.Wrap(err, "decode capture client")
+	}
+	if err := json.Unmarshal([]byte(light), &c.Light); err != nil {
+		return nil, biometric.Wrap(err, "decode capture light")
+	}
+	if len(c.Light) == 0 {
+		c.Light = nil
 	}
 	if c.Frames, err = db.frames(ctx, tx, id); err != nil {
 		return nil, err
@@ -163,8 +169,12 @@ func (db *DB) insertCapture(ctx context.Context, tx *sql.Tx, id string, c *biome
 	if err != nil {
 		return biometric.Wrap(err, "encode capture client")
 	}
-	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO captures (session_id, prompts, client, created_at) VALUES (?, ?, ?, ?)`),
-		id, string(prompts), string(client), millis(db.now())); err != nil {
+	light, err := json.Marshal(nonNil(c.Light))
+	if err != nil {
+		return biometric.Wrap(err, "encode capture light")
+	}
+	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO captures (session_id, prompts, client, light, created_at) VALUES (?, ?, ?, ?, ?)`),
+		id, string(prompts), string(client), string(light), millis(db.now())); err != nil {
 		return db.dbError(err, "insert capture", errCaptureExists)
 	}
 	return db.insertFrames(ctx, tx, id, c.Frames)

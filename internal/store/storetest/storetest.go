@@ -306,7 +306,8 @@ func newSession(tenant string) *biometric.Session {
 				{Type: biometric.ChallengeBlink, Instructions: biometric.ChallengeInstructions[biometric.ChallengeBlink]},
 				{Type: biometric.ChallengeTurnLeft, Instructions: biometric.ChallengeInstructions[biometric.ChallengeTurnLeft]},
 			},
-			Nonce: "n0nce",
+			Nonce:         "n0nce",
+			LightSequence: []biometric.LightColor{{Color: "#ff0000", DurationMS: 450}, {Color: "#00ffff", DurationMS: 600}},
 		},
 		TokenHash:        hash(),
 		CreatedAt:        base,
@@ -738,6 +739,7 @@ func newCapture() *biometric.Capture {
 	c := &biometric.Capture{
 		PromptsMS: []int64{0, 1500},
 		Client:    map[string]string{"user_agent": "Mozilla/5.0 test", "screen": "390x844"},
+		Light:     []biometric.LightShown{{Index: 0, Color: "#ff0000", ShownAtMS: 16, HiddenAtMS: 470}, {Index: 1, Color: "#00ffff", ShownAtMS: 470, HiddenAtMS: 1071}},
 	}
 	for _, i := range []int{2, 0, 3, 1} {
 		img := make([]byte, 1000+i)
@@ -898,7 +900,7 @@ func testAppendFramesThenSubmit(t *testing.T, open OpenFunc) {
 		_, err := db.AppendFrames(ctx, s.ID, batch, appendBatch(batch))
 		mustNil(t, err, "AppendFrames")
 	}
-	meta := &biometric.Capture{PromptsMS: c.PromptsMS, Client: c.Client}
+	meta := &biometric.Capture{PromptsMS: c.PromptsMS, Client: c.Client, Light: c.Light}
 	_, err := db.SubmitCapture(ctx, s.ID, meta, toProcessing)
 	mustNil(t, err, "SubmitCapture")
 	got, err := db.Capture(ctx, s.ID)
