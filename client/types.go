@@ -45,7 +45,7 @@ type ChallengeDetails struct {
 	Instructions  string          `json:"instructions"`
 	Steps         []ChallengeStep `json:"steps"`
 	// LightSequence is the screen-light challenge's colours, in order,
-	// when the start asked for screen_light.
+	// when the start asked for screen_light or the tenant's policy does.
 	LightSequence []LightColor `json:"light_sequence,omitempty"`
 }
 

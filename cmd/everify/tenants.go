@@ -49,15 +49,16 @@ type webhookJSON struct {
 // challengeJSON is a tenant's challenge policy; a tenant without one gets
 // the server's default.
 type challengeJSON struct {
-	Steps   int                       `json:"steps"`
-	First   []biometric.ChallengeType `json:"first,omitempty"`
-	Actions []biometric.ChallengeType `json:"actions"`
-	SetAt   time.Time                 `json:"set_at,omitzero"`
+	Steps       int                       `json:"steps"`
+	First       []biometric.ChallengeType `json:"first,omitempty"`
+	Actions     []biometric.ChallengeType `json:"actions"`
+	ScreenLight bool                      `json:"screen_light,omitempty"`
+	SetAt       time.Time                 `json:"set_at,omitzero"`
 }
 
 // newChallengeJSON returns rules set at the given time as JSON.
 func newChallengeJSON(rules biometric.ChallengeRules, at time.Time) *challengeJSON {
-	return &challengeJSON{Steps: rules.Steps, First: rules.First, Actions: rules.Actions, SetAt: at}
+	return &challengeJSON{Steps: rules.Steps, First: rules.First, Actions: rules.Actions, ScreenLight: rules.ScreenLight, SetAt: at}
 }
 
 func runSetWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -264,6 +265,7 @@ func runSetChallenge(ctx context.Context, args []string, stdout, stderr io.Write
 	steps := fs.Int("steps", 0, "number of steps of a server-chosen challenge, 1 to the number of actions (required)")
 	actions := fs.String("actions", "", "comma-separated actions the steps are drawn from (required): "+biometric.JoinChallenges(biometric.AllChallenges))
 	first := fs.String("first", "", "comma-separated actions the first step is drawn from (default: --actions); the seed's challenge_details shows the first step alone")
+	screenLight := fs.Bool("screen-light", false, "also give every session the screen-light challenge (a colour sequence the face must reflect; see docs/LIVENESS.md)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -280,7 +282,7 @@ func runSetChallenge(ctx context.Context, args []string, stdout, stderr io.Write
 	if !stepsGiven(fs) {
 		return usageErrorf("--steps is required: how many steps a server-chosen challenge has")
 	}
-	rules := biometric.ChallengeRules{Steps: *steps, First: parseActions(*first), Actions: parseActions(*actions)}
+	rules := biometric.ChallengeRules{Steps: *steps, First: parseActions(*first), Actions: parseActions(*actions), ScreenLight: *screenLight}
 	if err := rules.Validate(); err != nil {
 		e := biometric.AsError(err)
 		return usageErrorf("--%s: %s", e.Field, e.Message)

@@ -74,7 +74,14 @@ func (p RulesChallenge) Challenge(requested []biometric.ChallengeType) (biometri
 			return biometric.Challenge{}, err
 		}
 	}
-	return newChallenge(types), nil
+	c := newChallenge(types)
+	if p.Rules.ScreenLight {
+		var err error
+		if c.LightSequence, err = biometric.DrawLightSequence(rand.Reader); err != nil {
+			return biometric.Challenge{}, err
+		}
+	}
+	return c, nil
 }
 
 // RandomChallenge asks for Steps distinct actions drawn uniformly at random

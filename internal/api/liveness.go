@@ -71,7 +71,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, req *client.Start
 	if err != nil {
 		return err
 	}
-	if req.ScreenLight {
+	if req.ScreenLight && len(challenge.LightSequence) == 0 {
 		if challenge.LightSequence, err = biometric.DrawLightSequence(rand.Reader); err != nil {
 			return err
 		}

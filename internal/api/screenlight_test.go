@@ -137,3 +137,31 @@ func TestCompleteLight(t *testing.T) {
 	r := plain.complete(map[string]any{"frame_count": 32, "light": []map[string]any{{"index": 0, "color": "#ff0000", "shown_at_ms": 0, "hidden_at_ms": 500}}})
 	wantError(t, r, 400, "light_not_issued")
 }
+
+// TestTenantScreenLight checks that a tenant whose policy asks for the
+// screen-light challenge gets a light sequence on every start, without
+// asking, and that another tenant does not.
+func TestTenantScreenLight(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	acme, globex := h.key("acme"), h.key("globex")
+	rules := biometric.ChallengeRules{Steps: 1, Actions: []biometric.ChallengeType{biometric.ChallengeBlink}, ScreenLight: true}
+	if err := h.store.SetTenantChallenges(t.Context(), "acme", rules); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key   string
+		token string
+		light bool
+	}{{acme, "acme-1", true}, {acme, "acme-2", true}, {globex, "globex-1", false}} {
+		r := h.do(request{method: "POST", path: "/v1/biometrics/liveness/start", key: tc.key, body: map[string]any{"client_session_token": tc.token}})
+		var got client.StartLivenessResponse
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.token, r.status, r.body)
+		}
+		r.decode(t, &got)
+		if n := len(got.ChallengeDetails.LightSequence); (n >= biometric.MinLightColors) != tc.light {
+			t.Errorf("%s: %d light colours; want a sequence: %v", tc.token, n, tc.light)
+		}
+	}
+}

@@ -17,6 +17,9 @@ type ChallengeRules struct {
 	Steps   int             `json:"steps"`
 	First   []ChallengeType `json:"first,omitempty"`
 	Actions []ChallengeType `json:"actions"`
+	// ScreenLight asks for the screen-light challenge on every session
+	// (a light sequence, as a start request's screen_light does).
+	ScreenLight bool `json:"screen_light,omitempty"`
 }
 
 // FirstActions returns the actions the first step is drawn from.
@@ -133,10 +136,16 @@ func ruleError(field, format string, args ...any) *Error {
 // String describes the rules in one line, for example "2 steps: blink,
 // then turn_left,turn_right".
 func (r ChallengeRules) String() string {
+	var s string
 	if len(r.First) == 0 || r.Steps == 1 {
-		return fmt.Sprintf("%d %s of %s", r.Steps, plural(r.Steps, "step"), JoinChallenges(r.FirstActions()))
+		s = fmt.Sprintf("%d %s of %s", r.Steps, plural(r.Steps, "step"), JoinChallenges(r.FirstActions()))
+	} else {
+		s = fmt.Sprintf("%d %s: %s, then %s", r.Steps, plural(r.Steps, "step"), JoinChallenges(r.First), JoinChallenges(r.Actions))
 	}
-	return fmt.Sprintf("%d %s: %s, then %s", r.Steps, plural(r.Steps, "step"), JoinChallenges(r.First), JoinChallenges(r.Actions))
+	if r.ScreenLight {
+		s += "; screen light"
+	}
+	return s
 }
 
 // plural returns word, with an s unless n is 1.

@@ -33,10 +33,14 @@ func (db *DB) SetTenantChallenges(ctx context.Context, tenant string, rules biom
 	if err != nil {
 		return biometric.Wrap(err, "encode challenge policy")
 	}
-	_, err = db.db.ExecContext(ctx, db.q(`INSERT INTO tenant_challenges (tenant, steps, first_actions, actions, set_at) VALUES (?, ?, ?, ?, ?)
+	light := 0
+	if rules.ScreenLight {
+		light = 1
+	}
+	_, err = db.db.ExecContext(ctx, db.q(`INSERT INTO tenant_challenges (tenant, steps, first_actions, actions, screen_light, set_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant) DO UPDATE SET steps = excluded.steps, first_actions = excluded.first_actions,
-			actions = excluded.actions, set_at = excluded.set_at`),
-		tenant, rules.Steps, string(first), string(actions), millis(db.now()))
+			actions = excluded.actions, screen_light = excluded.screen_light, set_at = excluded.set_at`),
+		tenant, rules.Steps, string(first), string(actions), light, millis(db.now()))
 	if err != nil {
 		return db.dbError(err, "save challenge policy", nil)
 	}
@@ -92,7 +96,7 @@ func (db *DB) ListTenantChallenges(ctx context.Context) ([]TenantChallengeInfo, 
 	return list, nil
 }
 
-const tenantChallengeColumns = `tenant, steps, first_actions, actions, set_at`
+const tenantChallengeColumns = `tenant, steps, first_actions, actions, screen_light, set_at`
 
 // scanTenantChallenges reads one tenant_challenges row selected with
 // tenantChallengeColumns.
@@ -100,11 +104,13 @@ func scanTenantChallenges(row scanner) (TenantChallengeInfo, error) {
 	var (
 		info           TenantChallengeInfo
 		first, actions string
+		light          int
 		set            int64
 	)
-	if err := row.Scan(&info.Tenant, &info.Rules.Steps, &first, &actions, &set); err != nil {
+	if err := row.Scan(&info.Tenant, &info.Rules.Steps, &first, &actions, &light, &set); err != nil {
 		return info, err
 	}
+	info.Rules.ScreenLight = light != 0
 	info.SetAt = fromMillis(set)
 	if err := json.Unmarshal([]byte(first), &info.Rules.First); err != nil {
 		return info, fmt.Errorf("tenant %s: decode challenge policy: %w", info.Tenant, err)

@@ -24,7 +24,7 @@ func testTenantChallenges(t *testing.T, open OpenFunc) {
 		t.Fatalf("TenantChallenges before any policy = %v, %v; want none", ok, err)
 	}
 	first := biometric.ChallengeRules{Steps: 3, Actions: []biometric.ChallengeType{
-		biometric.ChallengeBlink, biometric.ChallengeNod, biometric.ChallengeSmile}}
+		biometric.ChallengeBlink, biometric.ChallengeNod, biometric.ChallengeSmile}, ScreenLight: true}
 	mustNil(t, db.SetTenantChallenges(ctx, tenant, first), "SetTenantChallenges")
 	got, ok, err := db.TenantChallenges(ctx, tenant)
 	mustNil(t, err, "TenantChallenges")
@@ -32,7 +32,7 @@ func testTenantChallenges(t *testing.T, open OpenFunc) {
 		t.Errorf("TenantChallenges = %+v, %v; want %+v", got, ok, first)
 	}
 
-	// Setting again replaces the policy, First included.
+	// Setting again replaces the policy, First and ScreenLight included.
 	clk.Set(clk.Now().Add(time.Hour))
 	second := biometric.ChallengeRules{Steps: 2,
 		First:   []biometric.ChallengeType{biometric.ChallengeBlink},
