@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +14,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -24,9 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/everify/everify/client"
+	"github.com/everify/everify/internal/pgtest"
 	"github.com/everify/everify/internal/seal"
 )
 
@@ -529,48 +525,10 @@ func TestKeysAndServePostgres(t *testing.T) {
 	}
 }
 
-// freshPostgres creates an empty database on the test server
-// ($EVERIFY_TEST_DATABASE_URL, default the local postgres) and drops it
-// afterwards. Without a server the test fails under CI=true and is skipped
-// otherwise.
+// freshPostgres creates an empty database for one test (pgtest.Database).
 func freshPostgres(t *testing.T) string {
 	t.Helper()
-	server := os.Getenv("EVERIFY_TEST_DATABASE_URL")
-	if server == "" {
-		server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (set EVERIFY_TEST_DATABASE_URL): %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "everify_cmd_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), server)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Error(err)
-		}
-	})
-	pu, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pu.Path = "/" + name
-	return pu.String()
+	return pgtest.Database(t, "everify_cmd_test_")
 }
 
 func TestRedactURL(t *testing.T) {

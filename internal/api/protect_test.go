@@ -6,14 +6,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/everify/everify/client"
 	"github.com/everify/everify/internal/api"
@@ -21,6 +17,7 @@ import (
 	"github.com/everify/everify/internal/auth"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/imagein"
+	"github.com/everify/everify/internal/pgtest"
 	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/postgres"
@@ -438,46 +435,10 @@ func TestRateLimitSharedAcrossReplicasPostgres(t *testing.T) {
 	wantError(t, get(0), 429, "rate_limited")
 }
 
-// freshPostgres creates an empty database on the test server
-// ($EVERIFY_TEST_DATABASE_URL, default the local postgres) and drops it
-// afterwards. Without a server the test fails under CI=true and is skipped
-// otherwise.
+// freshPostgres creates an empty database for one test (pgtest.Database).
 func freshPostgres(t *testing.T) string {
 	t.Helper()
-	server := os.Getenv("EVERIFY_TEST_DATABASE_URL")
-	if server == "" {
-		server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (set EVERIFY_TEST_DATABASE_URL): %v", err)
-	}
-	defer conn.Close(ctx)
-	name := strings.ToLower(auth.NewID("everify_api_test_"))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), server)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Error(err)
-		}
-	})
-	pu, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pu.Path = "/" + name
-	return pu.String()
+	return pgtest.Database(t, "everify_api_test_")
 }
 
 func TestFaceMatchAfterDeletion(t *testing.T) {

@@ -11,15 +11,12 @@ import (
 	"image/color"
 	"image/jpeg"
 	"log/slog"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -27,6 +24,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/everify/everify/internal/biometric"
+	"github.com/everify/everify/internal/pgtest"
 	"github.com/everify/everify/internal/seal"
 	"github.com/everify/everify/internal/store"
 	"github.com/everify/everify/internal/store/postgres"
@@ -487,46 +485,10 @@ func TestReplicasPostgres(t *testing.T) {
 	}
 }
 
-// freshPostgres creates an empty database on the test server
-// ($EVERIFY_TEST_DATABASE_URL, default the local postgres) and drops it
-// afterwards. Without a server the test fails under CI=true and is skipped
-// otherwise.
+// freshPostgres creates an empty database for one test (pgtest.Database).
 func freshPostgres(t *testing.T) string {
 	t.Helper()
-	server := os.Getenv("EVERIFY_TEST_DATABASE_URL")
-	if server == "" {
-		server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (set EVERIFY_TEST_DATABASE_URL): %v", err)
-	}
-	defer conn.Close(ctx)
-	name := "everify_jobs_test_" + randomHex(12)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), server)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Error(err)
-		}
-	})
-	pu, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pu.Path = "/" + name
-	return pu.String()
+	return pgtest.Database(t, "everify_jobs_test_")
 }
 
 // TestRescueLostAnalysis leaves an analysis job running as a process that
