@@ -244,13 +244,7 @@ func overExposed(frames []frameObs, th ScreenLightThresholds) bool {
 	for i, o := range frames {
 		luma[i], clip[i] = o.Skin.Luma, o.Skin.Clipped
 	}
-	return median(luma) >= th.BrightLuma || median(clip) >= th.ClippedShare
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
+	return quantile(luma, 0.5) >= th.BrightLuma || quantile(clip, 0.5) >= th.ClippedShare
 }
 
 // lightMeasure is the comparison of the observed and expected colour
