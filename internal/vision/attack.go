@@ -58,16 +58,9 @@ var _ AttackScorer = (*ModelAttackScorer)(nil)
 
 // NewAttackScorer loads the model spec.Name from rt.
 func NewAttackScorer(rt Runtime, spec AttackSpec) (*ModelAttackScorer, error) {
-	m, err := rt.Load(spec.Name)
+	m, err := loadCropModel(rt, spec.Name, spec.Crop)
 	if err != nil {
 		return nil, err
-	}
-	size, err := squareInput(m)
-	if err != nil {
-		return nil, err
-	}
-	if size != spec.Crop.Size {
-		return nil, fmt.Errorf("vision: model %q takes %dx%d inputs, its spec says %d", spec.Name, size, size, spec.Crop.Size)
 	}
 	return &ModelAttackScorer{spec: spec, model: m}, nil
 }

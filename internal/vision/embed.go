@@ -134,7 +134,17 @@ var _ Embedder = (*ModelEmbedder)(nil)
 
 // NewEmbedder loads the embedding model spec.Name from rt.
 func NewEmbedder(rt Runtime, spec EmbedderSpec) (*ModelEmbedder, error) {
-	m, err := rt.Load(spec.Name)
+	m, err := loadCropModel(rt, spec.Name, spec.Crop)
+	if err != nil {
+		return nil, err
+	}
+	return &ModelEmbedder{spec: spec, model: m}, nil
+}
+
+// loadCropModel loads the model name, which takes the face crops that crop
+// cuts, and checks that its input is crop.Size square.
+func loadCropModel(rt Runtime, name string, crop CropSpec) (Model, error) {
+	m, err := rt.Load(name)
 	if err != nil {
 		return nil, err
 	}
@@ -142,10 +152,10 @@ func NewEmbedder(rt Runtime, spec EmbedderSpec) (*ModelEmbedder, error) {
 	if err != nil {
 		return nil, err
 	}
-	if size != spec.Crop.Size {
-		return nil, fmt.Errorf("vision: model %q takes %dx%d inputs, its spec says %d", spec.Name, size, size, spec.Crop.Size)
+	if size != crop.Size {
+		return nil, fmt.Errorf("vision: model %q takes %dx%d inputs, its spec says %d", name, size, size, crop.Size)
 	}
-	return &ModelEmbedder{spec: spec, model: m}, nil
+	return m, nil
 }
 
 // Name is the model's name.
