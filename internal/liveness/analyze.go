@@ -161,24 +161,19 @@ func (a *Analyzer) Analyze(ctx context.Context, challenge biometric.Challenge, c
 	checks := []biometric.Check{quality, chal, planarCheck(obs, th.Planar)}
 	checks = append(checks, padChecks(obs, th.PAD)...)
 	checks = append(checks, integrity...)
-	var light lightOutcome
+	var reasons map[string]string
 	if len(challenge.LightSequence) > 0 {
-		light = screenLightCheck(obs, challenge.LightSequence, capture.Light, th.Light)
+		light := screenLightCheck(obs, challenge.LightSequence, capture.Light, th.Light)
 		checks = append(checks, light.Check)
 		if issue == nil {
 			issue = light.Issue
 		}
-	}
-	res.Checks = checks
-	decide(res, checks, issue)
-	if light.Reason != "" && light.Reason != reasonLightNotFollowed {
-		// The check's failure has a more precise reason than its name's.
-		for i, r := range res.Reasons {
-			if r == reasonLightNotFollowed {
-				res.Reasons[i] = light.Reason
-			}
+		if light.Reason != "" {
+			reasons = map[string]string{CheckScreenLight: light.Reason}
 		}
 	}
+	res.Checks = checks
+	decide(res, checks, issue, reasons)
 	if issue != nil && !res.SpoofAttemptDetected {
 		out.Failure = &biometric.Failure{Code: "poor_quality", Retryable: true, Message: issue.Message}
 	}
@@ -215,8 +210,16 @@ func captureSizeFailure(frames []biometric.Frame, params biometric.CaptureParams
 var integrityChecks = []string{CheckFrameTiming, CheckDuplicateFrames, CheckContinuity, CheckIdentity}
 
 // decide sets is_live, spoof_attempt_detected, liveness_score and the
-// reasons from the checks (see docs/LIVENESS.md).
-func decide(res *biometric.LivenessResult, checks []biometric.Check, issue *qualityIssue) {
+// reasons from the checks (see docs/LIVENESS.md). reasons, which may be
+// nil, gives a check's own reason code where it has a more precise one
+// than its name's (attackReason, failReason).
+func decide(res *biometric.LivenessResult, checks []biometric.Check, issue *qualityIssue, reasons map[string]string) {
+	reason := func(check string, byName func(string) string) string {
+		if r, ok := reasons[check]; ok {
+			return r
+		}
+		return byName(check)
+	}
 	var attacks, failed []string
 	for i := range checks {
 		c := &checks[i]
@@ -224,10 +227,10 @@ func decide(res *biometric.LivenessResult, checks []biometric.Check, issue *qual
 			c.Score = math.Min(c.Score, 49.9)
 		}
 		if c.Attack && (issue == nil || slices.Contains(integrityChecks, c.Name)) {
-			attacks = append(attacks, attackReason(c.Name))
+			attacks = append(attacks, reason(c.Name, attackReason))
 		}
 		if !c.Passed && !c.Attack && c.Name != CheckQuality {
-			failed = append(failed, failReason(c.Name))
+			failed = append(failed, reason(c.Name, failReason))
 		}
 	}
 	res.SpoofAttemptDetected = len(attacks) > 0

@@ -179,7 +179,7 @@ func TestDecideReasons(t *testing.T) {
 		{"poor quality keeps injection", []biometric.Check{{Name: CheckQuality, Score: 30}, {Name: CheckDuplicateFrames, Attack: true}}, &qualityIssue{Code: "too_dark"}, false, true, "duplicated_frames"},
 	} {
 		var r biometric.LivenessResult
-		decide(&r, slices.Clone(tc.checks), tc.issue)
+		decide(&r, slices.Clone(tc.checks), tc.issue, nil)
 		if r.IsLive != tc.live || r.SpoofAttemptDetected != tc.spoof || len(r.Reasons) == 0 || r.Reasons[0] != tc.firstReason {
 			t.Errorf("%s: live %v spoof %v reasons %v; want %v %v %s", tc.name, r.IsLive, r.SpoofAttemptDetected, r.Reasons, tc.live, tc.spoof, tc.firstReason)
 		}
