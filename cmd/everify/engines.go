@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/everify/everify/internal/api"
 	"github.com/everify/everify/internal/biometric"
 	"github.com/everify/everify/internal/facematch"
 	"github.com/everify/everify/internal/liveness"
-	"github.com/everify/everify/internal/vision"
 	"github.com/everify/everify/internal/vision/onnx"
 )
 
@@ -68,29 +66,6 @@ func loadEngines(modelsDir string, c engineChoice, refs biometric.ReferenceFaceS
 		rt.Close()
 		return nil, fmt.Errorf("framing pre-check: %w (%s)", err, hint)
 	}
-	e.framing = framingChecker{fc}
+	e.framing = fc
 	return e, nil
-}
-
-// framingChecker adapts the liveness framing pre-check to the API's
-// FramingChecker.
-type framingChecker struct{ c *liveness.FramingChecker }
-
-// CheckFraming implements api.FramingChecker.
-func (f framingChecker) CheckFraming(ctx context.Context, req api.FramingRequest) (*api.Framing, error) {
-	in := liveness.FramingRequest{Image: req.Image, Scale: req.Scale}
-	if req.Oval != nil {
-		o := liveness.Oval(*req.Oval)
-		in.Oval = &o
-	}
-	v, err := f.c.Check(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	out := &api.Framing{Verdict: v.Verdict, Instructions: v.Instructions, Faces: v.Faces}
-	if v.Face != nil && v.Quality != nil {
-		info := vision.FaceAnalysis{Face: *v.Face, Quality: *v.Quality}.Info()
-		out.Face = &info
-	}
-	return out, nil
 }

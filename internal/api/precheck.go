@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"io"
 	"math"
 	"mime/multipart"
@@ -33,38 +32,7 @@ type FramingChecker interface {
 	// CheckFraming returns the verdict on req's frame. It returns an error
 	// only when the check itself failed (a model error, a cancelled
 	// context); a frame without a usable face is a verdict.
-	CheckFraming(ctx context.Context, req FramingRequest) (*Framing, error)
-}
-
-// FramingRequest is one preview frame to check.
-type FramingRequest struct {
-	// Image is the decoded frame.
-	Image image.Image
-	// Oval is the face oval the client shows, in Image's pixels; nil when
-	// the client sent none.
-	Oval *Oval
-	// Scale is how many pixels of the capture's frames one pixel of Image
-	// spans, so that the face size is judged as the analysis will see it.
-	Scale float64
-}
-
-// Oval is an ellipse in frame pixels: centre and radii.
-type Oval struct {
-	CX, CY, RX, RY float64
-}
-
-// Framing is the verdict on one preview frame.
-type Framing struct {
-	// Verdict is one of the framing values of docs/openapi.yaml: ok,
-	// no_face, too_far, too_close, off_centre, several_faces, too_dark,
-	// too_bright, blurred.
-	Verdict string
-	// Instructions tell the person what to do, in one sentence.
-	Instructions string
-	// Faces is how many faces are in view.
-	Faces int
-	// Face is the largest face, in the frame's pixels; nil when none.
-	Face *biometric.FaceInfo
+	CheckFraming(ctx context.Context, req biometric.FramingRequest) (*biometric.Framing, error)
 }
 
 // Limits of the pre-check.
@@ -173,7 +141,7 @@ func (s *Server) takePrecheck(ctx context.Context, sess *biometric.Session) erro
 // precheckInput is what a pre-check request carries.
 type precheckInput struct {
 	frame     []byte
-	oval      *Oval
+	oval      *biometric.Oval
 	frameSize [2]int // width, height of the capture's frames; zero if not sent
 }
 
@@ -267,7 +235,7 @@ func precheckBodyError(err error) error {
 }
 
 // parseOval parses "cx,cy,rx,ry": four finite numbers, positive radii.
-func parseOval(s string) (*Oval, error) {
+func parseOval(s string) (*biometric.Oval, error) {
 	bad := invalidField("oval", "invalid_precheck",
 		"oval is %q; send \"cx,cy,rx,ry\": the oval's centre and radii in the frame's pixels, radii above 0.", s)
 	f := strings.Split(strings.TrimSpace(s), ",")
@@ -285,7 +253,7 @@ func parseOval(s string) (*Oval, error) {
 	if v[2] <= 0 || v[3] <= 0 {
 		return nil, bad
 	}
-	return &Oval{CX: v[0], CY: v[1], RX: v[2], RY: v[3]}, nil
+	return &biometric.Oval{CX: v[0], CY: v[1], RX: v[2], RY: v[3]}, nil
 }
 
 // parseFrameSize parses "WIDTHxHEIGHT" within the capture's frame limits.
@@ -303,16 +271,16 @@ func parseFrameSize(s string) (w, h int, err error) {
 // framingRequest checks the oval against the decoded frame and works out
 // the frame's scale: the capture's frames are frame_size when the client
 // sent it, else the session's capture size.
-func framingRequest(img *imagein.Image, in *precheckInput, p biometric.CaptureParams) (FramingRequest, error) {
+func framingRequest(img *imagein.Image, in *precheckInput, p biometric.CaptureParams) (biometric.FramingRequest, error) {
 	b := img.RGBA.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if o := in.oval; o != nil && (o.CX < 0 || o.CY < 0 || o.CX > float64(w) || o.CY > float64(h) || o.RX > float64(w) || o.RY > float64(h)) {
-		return FramingRequest{}, invalidField("oval", "invalid_precheck",
+		return biometric.FramingRequest{}, invalidField("oval", "invalid_precheck",
 			"The oval (centre %g,%g, radii %g,%g) does not lie in the %dx%d frame; send it in the pixels of the frame sent.", o.CX, o.CY, o.RX, o.RY, w, h)
 	}
 	long := max(p.Width, p.Height)
 	if in.frameSize[0] > 0 {
 		long = max(in.frameSize[0], in.frameSize[1])
 	}
-	return FramingRequest{Image: img.RGBA, Oval: in.oval, Scale: float64(long) / float64(max(w, h))}, nil
+	return biometric.FramingRequest{Image: img.RGBA, Oval: in.oval, Scale: float64(long) / float64(max(w, h))}, nil
 }

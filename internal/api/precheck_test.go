@@ -27,10 +27,10 @@ type fakeFraming struct {
 	verdict string
 	err     error
 	calls   int
-	last    api.FramingRequest
+	last    biometric.FramingRequest
 }
 
-func (f *fakeFraming) CheckFraming(_ context.Context, req api.FramingRequest) (*api.Framing, error) {
+func (f *fakeFraming) CheckFraming(_ context.Context, req biometric.FramingRequest) (*biometric.Framing, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -38,7 +38,7 @@ func (f *fakeFraming) CheckFraming(_ context.Context, req api.FramingRequest) (*
 	if f.err != nil {
 		return nil, f.err
 	}
-	out := &api.Framing{Verdict: f.verdict, Instructions: "Instructions for " + f.verdict + "."}
+	out := &biometric.Framing{Verdict: f.verdict, Instructions: "Instructions for " + f.verdict + "."}
 	if f.verdict != "no_face" {
 		out.Faces = 1
 		out.Face = &biometric.FaceInfo{Box: biometric.Box{X: 90, Y: 60, Width: 140, Height: 170}, Confidence: 97,
@@ -47,7 +47,7 @@ func (f *fakeFraming) CheckFraming(_ context.Context, req api.FramingRequest) (*
 	return out, nil
 }
 
-func (f *fakeFraming) called() (int, api.FramingRequest) {
+func (f *fakeFraming) called() (int, biometric.FramingRequest) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls, f.last
@@ -130,7 +130,7 @@ func TestPrecheck(t *testing.T) {
 		t.Errorf("answer %+v", got)
 	}
 	n, req := fake.called()
-	if n != 1 || req.Oval == nil || *req.Oval != (api.Oval{CX: 160, CY: 111.5, RX: 60, RY: 81}) || req.Scale != 2 {
+	if n != 1 || req.Oval == nil || *req.Oval != (biometric.Oval{CX: 160, CY: 111.5, RX: 60, RY: 81}) || req.Scale != 2 {
 		t.Errorf("checker called %d times with oval %v, scale %g", n, req.Oval, req.Scale)
 	}
 	if b := req.Image.Bounds(); b.Dx() != 320 || b.Dy() != 240 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"math"
 
 	"github.com/everify/everify/internal/biometric"
@@ -29,32 +28,6 @@ const (
 	FramingBlurred      = "blurred"
 	FramingOK           = "ok"
 )
-
-// Oval is the face oval the capture client shows, in the pixels of the
-// frame it sent: centre and radii.
-type Oval struct {
-	CX, CY, RX, RY float64
-}
-
-// valid reports whether o is an oval inside a w x h frame.
-func (o Oval) valid(w, h int) bool {
-	return o.RX > 0 && o.RY > 0 && o.CX >= 0 && o.CY >= 0 && o.CX <= float64(w) && o.CY <= float64(h)
-}
-
-// FramingRequest is one frame to pre-check.
-type FramingRequest struct {
-	// Image is the preview frame (a downscaled copy of the camera picture
-	// is enough: 320 pixels wide).
-	Image image.Image
-	// Oval is the client's face oval in Image's pixels; nil when the
-	// client draws none (the frame centre is used).
-	Oval *Oval
-	// Scale is how many pixels of the frames the capture will record one
-	// pixel of Image spans (2 for a 320-pixel preview of 640-pixel
-	// frames), so that the face size is held to the analysis's gate in
-	// the capture's pixels; 1 if zero.
-	Scale float64
-}
 
 // Framing is the verdict on one frame.
 type Framing struct {
@@ -158,7 +131,7 @@ func NewFramingChecker(rt vision.Runtime) (*FramingChecker, error) {
 
 // Check judges the framing of req's frame. It returns an error only when
 // the models failed; a frame without a usable face is a verdict.
-func (c *FramingChecker) Check(ctx context.Context, req FramingRequest) (Framing, error) {
+func (c *FramingChecker) Check(ctx context.Context, req biometric.FramingRequest) (Framing, error) {
 	if c.Detector == nil || c.Landmarker == nil {
 		return Framing{}, errors.New("liveness: the framing checker needs a detector and a landmarker")
 	}
@@ -189,6 +162,21 @@ func (c *FramingChecker) Check(ctx context.Context, req FramingRequest) (Framing
 	return verdict(c.judge(*face, q, n, rgb.W, rgb.H, req), n, face, &q), nil
 }
 
+// CheckFraming is Check in the API's terms (api.FramingChecker): the
+// face as the API describes faces.
+func (c *FramingChecker) CheckFraming(ctx context.Context, req biometric.FramingRequest) (*biometric.Framing, error) {
+	v, err := c.Check(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := &biometric.Framing{Verdict: v.Verdict, Instructions: v.Instructions, Faces: v.Faces}
+	if v.Face != nil && v.Quality != nil {
+		info := vision.FaceAnalysis{Face: *v.Face, Quality: *v.Quality}.Info()
+		out.Face = &info
+	}
+	return out, nil
+}
+
 // facesInView counts face and the detections of comparable size (as the
 // analysis counts them, see countFaces) whose centre lies outside face:
 // the detector also fires on parts of a face close to the camera.
@@ -217,7 +205,7 @@ func verdict(v string, faces int, f *vision.Face, q *biometric.Quality) Framing 
 // judge applies the gates to the largest face of a w x h frame, in the
 // order a person can act on them: the people in view, the distance, the
 // position, then the light and the sharpness.
-func (c *FramingChecker) judge(f vision.Face, q biometric.Quality, faces, w, h int, req FramingRequest) string {
+func (c *FramingChecker) judge(f vision.Face, q biometric.Quality, faces, w, h int, req biometric.FramingRequest) string {
 	qt, ft := DefaultQualityThresholds, DefaultFramingThresholds
 	if c.Quality != nil {
 		qt = *c.Quality
@@ -234,7 +222,7 @@ func (c *FramingChecker) judge(f vision.Face, q biometric.Quality, faces, w, h i
 	fx, fy := b.X+b.Width/2, b.Y+b.Height/2
 	offFrame := math.Max(math.Abs(fx-float64(w)/2)/float64(w), math.Abs(fy-float64(h)/2)/float64(h))
 	o := req.Oval
-	if o != nil && !o.valid(w, h) {
+	if o != nil && !o.Inside(w, h) {
 		o = nil
 	}
 	switch {

@@ -20,13 +20,13 @@ import (
 // The capture SDK's preview geometry: a 3:4 stage showing the frame's
 // centre, with the oval at (150, 185) and radii (100, 135) of its 300x400
 // units (web/sdk/everify-capture.js, ovalInFrame).
-func sdkOval(w, h int) Oval {
+func sdkOval(w, h int) biometric.Oval {
 	vis := float64(w)
 	if float64(w)/float64(h) > 0.75 {
 		vis = float64(h) * 0.75
 	}
 	k := vis / 300
-	return Oval{CX: float64(w) / 2, CY: float64(h)/2 - 15*k, RX: 100 * k, RY: 135 * k}
+	return biometric.Oval{CX: float64(w) / 2, CY: float64(h)/2 - 15*k, RX: 100 * k, RY: 135 * k}
 }
 
 // view samples the region of src centred at (cx, cy), sw source pixels
@@ -99,7 +99,7 @@ func framingChecker(t testing.TB) *FramingChecker {
 func check(t *testing.T, c *FramingChecker, img *vision.RGB) Framing {
 	t.Helper()
 	o := sdkOval(img.W, img.H)
-	f, err := c.Check(context.Background(), FramingRequest{Image: img, Oval: &o, Scale: 2})
+	f, err := c.Check(context.Background(), biometric.FramingRequest{Image: img, Oval: &o, Scale: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestFramingOnRealFrames(t *testing.T) {
 	}
 }
 
-func describeFace(f Framing, o Oval) string {
+func describeFace(f Framing, o biometric.Oval) string {
 	b := f.Face.Box
 	return fmtFace(b.Width/(2*o.RX), b.Height/(2*o.RY), (b.X+b.Width/2-o.CX)/o.RX, (b.Y+b.Height/2-o.CY)/o.RY, f.Quality)
 }
@@ -255,7 +255,7 @@ func BenchmarkFramingCheck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		f, err := c.Check(ctx, FramingRequest{Image: p.RGBA, Oval: &o, Scale: 2})
+		f, err := c.Check(ctx, biometric.FramingRequest{Image: p.RGBA, Oval: &o, Scale: 2})
 		if err != nil || f.Verdict != FramingOK {
 			b.Fatalf("verdict %q, %v", f.Verdict, err)
 		}
