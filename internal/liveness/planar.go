@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/everify/everify/internal/biometric"
+	"github.com/everify/everify/internal/vision"
 )
 
 // rigidMesh lists FaceMesh points on parts of the face that expressions
@@ -107,33 +108,14 @@ func fitHomography(src, dst []biometric.Point) (homography, error) {
 }
 
 // fitSimilarity returns the least-squares similarity (rotation, uniform
-// scale, translation) mapping src onto dst, as a homography.
+// scale, translation) mapping src onto dst (vision.EstimateSimilarity), as
+// a homography.
 func fitSimilarity(src, dst []biometric.Point) (homography, error) {
-	if len(src) != len(dst) || len(src) < 2 {
+	t, err := vision.EstimateSimilarity(src, dst)
+	if err != nil {
 		return homography{}, errDegenerateFit
 	}
-	var sx, sy, dx, dy float64
-	for i := range src {
-		sx += src[i].X
-		sy += src[i].Y
-		dx += dst[i].X
-		dy += dst[i].Y
-	}
-	n := float64(len(src))
-	sx, sy, dx, dy = sx/n, sy/n, dx/n, dy/n
-	var a, b, den float64
-	for i := range src {
-		px, py := src[i].X-sx, src[i].Y-sy
-		qx, qy := dst[i].X-dx, dst[i].Y-dy
-		a += px*qx + py*qy
-		b += px*qy - py*qx
-		den += px*px + py*py
-	}
-	if den == 0 {
-		return homography{}, errDegenerateFit
-	}
-	a, b = a/den, b/den
-	return homography{{a, -b, dx - a*sx + b*sy}, {b, a, dy - b*sx - a*sy}, {0, 0, 1}}, nil
+	return homography{{t.A, t.B, t.C}, {t.D, t.E, t.F}, {0, 0, 1}}, nil
 }
 
 // rmsError is the root-mean-square distance between h(src) and dst.
