@@ -13,9 +13,7 @@ import (
 	"strings"
 
 	"github.com/everify/everify/internal/evaldata"
-	"github.com/everify/everify/internal/liveness"
 	"github.com/everify/everify/internal/liveness/evaluate"
-	"github.com/everify/everify/internal/vision/onnx"
 )
 
 // runEvalLiveness implements `everify eval liveness`.
@@ -89,15 +87,11 @@ Flags:`)
 	if err != nil {
 		return err
 	}
-	rt, err := onnx.Open(*models, onnx.Options{})
+	a, closeModels, err := openAnalyzer(*models)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	a, err := liveness.NewAnalyzer(rt)
-	if err != nil {
-		return err
-	}
+	defer closeModels()
 	opts := evaluate.Options{}
 	if !*quiet {
 		opts.Progress = stderr

@@ -83,15 +83,11 @@ Flags:`)
 	}
 	capture.PromptsMS = promptsMS
 
-	rt, err := onnx.Open(*models, onnx.Options{})
+	a, closeModels, err := openAnalyzer(*models)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	a, err := liveness.NewAnalyzer(rt)
-	if err != nil {
-		return err
-	}
+	defer closeModels()
 	ch := biometric.Challenge{}
 	for _, s := range steps {
 		ch.Steps = append(ch.Steps, biometric.ChallengeStep{Type: s, Instructions: biometric.ChallengeInstructions[s]})
@@ -152,4 +148,19 @@ func printLiveness(w io.Writer, path string, frames int, out *liveness.Outcome) 
 		fmt.Fprintf(w, "reference face: %.0fx%.0f px, quality %.0f, yaw %.1f°, pitch %.1f°\n", f.Box.Width, f.Box.Height, f.Quality.Score, f.Pose.Yaw, f.Pose.Pitch)
 	}
 	fmt.Fprintf(w, "model: %s\n", r.ModelVersion)
+}
+
+// openAnalyzer loads the liveness analyzer from the models directory; the
+// returned function releases the models.
+func openAnalyzer(modelsDir string) (*liveness.Analyzer, func(), error) {
+	rt, err := onnx.Open(modelsDir, onnx.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := liveness.NewAnalyzer(rt)
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	return a, func() { rt.Close() }, nil
 }
