@@ -77,23 +77,8 @@ func (db *DB) TenantChallenges(ctx context.Context, tenant string) (rules biomet
 
 // ListTenantChallenges returns every tenant's challenge policy, by tenant.
 func (db *DB) ListTenantChallenges(ctx context.Context) ([]TenantChallengeInfo, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT `+tenantChallengeColumns+` FROM tenant_challenges ORDER BY tenant`)
-	if err != nil {
-		return nil, db.dbError(err, "list challenge policies", nil)
-	}
-	defer rows.Close()
-	var list []TenantChallengeInfo
-	for rows.Next() {
-		info, err := scanTenantChallenges(rows)
-		if err != nil {
-			return nil, db.dbError(err, "list challenge policies", nil)
-		}
-		list = append(list, info)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.dbError(err, "list challenge policies", nil)
-	}
-	return list, nil
+	return queryList(ctx, db, "list challenge policies",
+		`SELECT `+tenantChallengeColumns+` FROM tenant_challenges ORDER BY tenant`, scanTenantChallenges)
 }
 
 const tenantChallengeColumns = `tenant, steps, first_actions, actions, screen_light, set_at`

@@ -47,23 +47,7 @@ func (db *DB) KeyByHash(ctx context.Context, hash []byte) (*biometric.APIKey, er
 
 // ListKeys returns every key, oldest first.
 func (db *DB) ListKeys(ctx context.Context) ([]*biometric.APIKey, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`)
-	if err != nil {
-		return nil, db.dbError(err, "list api keys", nil)
-	}
-	defer rows.Close()
-	var keys []*biometric.APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, db.dbError(err, "list api keys", nil)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.dbError(err, "list api keys", nil)
-	}
-	return keys, nil
+	return queryList(ctx, db, "list api keys", `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`, scanKey)
 }
 
 // RevokeKey marks the key revoked at the given time. A key that is revoked
@@ -94,6 +78,29 @@ func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
+
+// queryList runs a query (already in the dialect's placeholders) and
+// returns its rows read with scan; errors are reported as the store
+// operation what.
+func queryList[T any](ctx context.Context, db *DB, what, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := db.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, db.dbError(err, what, nil)
+	}
+	defer rows.Close()
+	var list []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, db.dbError(err, what, nil)
+		}
+		list = append(list, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.dbError(err, what, nil)
+	}
+	return list, nil
+}
 
 // scanKey reads one api_keys row selected with keyColumns.
 func scanKey(row scanner) (*biometric.APIKey, error) {

@@ -66,23 +66,12 @@ func (db *DB) WebhookTarget(ctx context.Context, tenant string) (url string, sec
 
 // Webhooks lists every tenant's webhook, by tenant.
 func (db *DB) Webhooks(ctx context.Context) ([]WebhookInfo, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT tenant, url, created_at FROM tenant_webhooks ORDER BY tenant`)
-	if err != nil {
-		return nil, db.dbError(err, "list webhooks", nil)
-	}
-	defer rows.Close()
-	var list []WebhookInfo
-	for rows.Next() {
-		var w WebhookInfo
-		var created int64
-		if err := rows.Scan(&w.Tenant, &w.URL, &created); err != nil {
-			return nil, db.dbError(err, "list webhooks", nil)
-		}
-		w.CreatedAt = fromMillis(created)
-		list = append(list, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.dbError(err, "list webhooks", nil)
-	}
-	return list, nil
+	return queryList(ctx, db, "list webhooks", `SELECT tenant, url, created_at FROM tenant_webhooks ORDER BY tenant`,
+		func(row scanner) (WebhookInfo, error) {
+			var w WebhookInfo
+			var created int64
+			err := row.Scan(&w.Tenant, &w.URL, &created)
+			w.CreatedAt = fromMillis(created)
+			return w, err
+		})
 }
